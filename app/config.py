@@ -1,0 +1,183 @@
+"""Every setting, parsed and validated in one place.
+
+The nine variables of the AWS extension keep its names, defaults and limits.
+A value that cannot be parsed is a ConfigError naming the variable, the value
+and what is allowed; values above a documented maximum are clamped with a
+warning, as the AWS extension does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Mapping
+
+LOG_LEVELS = ("debug", "info", "warn", "error", "none")
+LMI = "lambda-managed-instances"
+SNAP_START = "snap-start"
+MAX_TTL_SECONDS = 300
+MAX_CACHE_SIZE = 1000
+
+
+class ConfigError(ValueError):
+    """One or more settings are invalid; str() lists each of them."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int = 2773
+    cache_enabled: bool = True
+    cache_size: int = 1000
+    max_connections: int = 3
+    log_level: str = "info"
+    ssm_ttl: int = 300
+    secrets_ttl: int = 300
+    ssm_timeout_ms: int = 0
+    secrets_timeout_ms: int = 0
+    extension_name: str = "pscache"
+    runtime_api: str | None = None
+    init_type: str = ""
+    # The value clients must send; kept out of repr so it never reaches a log.
+    token: str | None = field(default=None, repr=False)
+    # Where each value came from, for the DEBUG start-up lines.
+    sources: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def under_lambda(self) -> bool:
+        return bool(self.runtime_api)
+
+    def ttl_for(self, service: str) -> int:
+        return self.ssm_ttl if service == "ssm" else self.secrets_ttl
+
+    def timeout_ms_for(self, service: str) -> int:
+        return self.ssm_timeout_ms if service == "ssm" else self.secrets_timeout_ms
+
+    def caching(self, service: str) -> bool:
+        return self.cache_enabled and self.cache_size > 0 and self.ttl_for(service) > 0
+
+
+class _Reader:
+    """Reads variables, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self.environ = environ
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        self.sources: list[tuple[str, str]] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        # An empty value counts as unset: IaC tools often render missing values as "".
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def _seen(self, name: str, shown: str, given: bool) -> None:
+        self.sources.append((name, f"{shown}" + ("" if given else " (default)")))
+
+    def integer(self, name: str, default: int, low: int, high: int | None, clamp: bool, unit: str = "") -> int:
+        raw = self.raw(name)
+        allowed = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
+        if raw is None:
+            self._seen(name, f"{default}{unit}", False)
+            return default
+        try:
+            value = int(raw, 10)
+        except ValueError:
+            self.problems.append(f"{name}={raw!r} is invalid: expected {allowed}{unit}")
+            return default
+        if value < low or (high is not None and value > high and not clamp):
+            self.problems.append(f"{name}={raw!r} is out of range: expected {allowed}{unit}")
+            return default
+        if high is not None and value > high:
+            self.warnings.append(f"{name}={value} exceeds the maximum of {high}{unit}; using {high}{unit}")
+            value = high
+        self._seen(name, f"{value}{unit}", True)
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.raw(name)
+        if raw is None:
+            self._seen(name, str(default).lower(), False)
+            return default
+        lowered = raw.lower()
+        if lowered not in ("true", "false"):
+            self.problems.append(f"{name}={raw!r} is invalid: expected true or false (any case)")
+            return default
+        self._seen(name, lowered, True)
+        return lowered == "true"
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...], aliases: Mapping[str, str]) -> str:
+        raw = self.raw(name)
+        if raw is None:
+            self._seen(name, default, False)
+            return default
+        lowered = aliases.get(raw.lower(), raw.lower())
+        if lowered not in choices:
+            allowed = ", ".join(c.upper() for c in choices)
+            self.problems.append(f"{name}={raw!r} is invalid: expected one of {allowed} (any case)")
+            return default
+        self._seen(name, lowered, True)
+        return lowered
+
+
+def extension_name(environ: Mapping[str, str], argv0: str) -> str:
+    """The registered name must equal the launched file's name (Lambda checks it)."""
+    override = (environ.get("PSCACHE_EXTENSION_NAME") or "").strip()
+    if override:
+        return override
+    base = os.path.basename(argv0)
+    # `python -m app` reports app/__main__.py; a launcher script sets PSCACHE_EXTENSION_NAME.
+    if not base or base in ("__main__.py", "-c", "-m"):
+        return "pscache"
+    return base
+
+
+def runtime_api(environ: Mapping[str, str]) -> str | None:
+    return (environ.get("AWS_LAMBDA_RUNTIME_API") or "").strip() or None
+
+
+def init_type(environ: Mapping[str, str]) -> str:
+    return (environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") or "").strip().lower()
+
+
+def load(environ: Mapping[str, str] | None = None, argv0: str | None = None) -> Settings:
+    """Parse the environment into Settings, or raise ConfigError listing every problem."""
+    env = os.environ if environ is None else environ
+    r = _Reader(env)
+    port = r.integer("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 2773, 1, 65535, clamp=False)
+    cache_enabled = r.boolean("PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED", True)
+    cache_size = r.integer("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE", 1000, 0, MAX_CACHE_SIZE, clamp=True)
+    max_connections = r.integer("PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS", 3, 1, None, clamp=False)
+    log_level = r.choice("PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL", "info", LOG_LEVELS, {"warning": "warn"})
+    ssm_ttl = r.integer("SSM_PARAMETER_STORE_TTL", 300, 0, MAX_TTL_SECONDS, clamp=True, unit="s")
+    secrets_ttl = r.integer("SECRETS_MANAGER_TTL", 300, 0, MAX_TTL_SECONDS, clamp=True, unit="s")
+    ssm_timeout = r.integer("SSM_PARAMETER_STORE_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms")
+    secrets_timeout = r.integer("SECRETS_MANAGER_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms")
+    if r.problems:
+        raise ConfigError(r.problems)
+    # SnapStart has no AWS_SESSION_TOKEN; the container token then proves the caller runs in the sandbox.
+    token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN") or None
+    return Settings(
+        port=port,
+        cache_enabled=cache_enabled,
+        cache_size=cache_size,
+        max_connections=max_connections,
+        log_level=log_level,
+        ssm_ttl=ssm_ttl,
+        secrets_ttl=secrets_ttl,
+        ssm_timeout_ms=ssm_timeout,
+        secrets_timeout_ms=secrets_timeout,
+        extension_name=extension_name(env, sys.argv[0] if argv0 is None else argv0),
+        runtime_api=runtime_api(env),
+        init_type=init_type(env),
+        token=token,
+        sources=tuple(r.sources),
+        warnings=tuple(r.warnings),
+    )

@@ -1,0 +1,143 @@
+"""The process: bind, register, serve, follow the lifecycle, exit cleanly.
+
+Order matters for cold start: only stdlib runs before register; starlette,
+uvicorn and aioboto3 are imported afterwards, while Lambda already runs the
+function's own init. Without AWS_LAMBDA_RUNTIME_API the same program is a plain
+local server (containers, ECS sidecars, development) until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from app import __version__, config, log
+from app.lifecycle import ExtensionsApi, LifecycleError, events_for, pump_events, remaining_seconds
+
+# Kept back from the SHUTDOWN deadline for closing clients and interpreter exit.
+SHUTDOWN_MARGIN_S = 0.15
+SIGNAL_DRAIN_S = 5.0
+
+
+def _fail_init(api: ExtensionsApi | None, name: str, init_type: str, error_type: str, message: str) -> int:
+    """Report a start-up failure through init/error (register first if needed), then exit non-zero."""
+    log.error(message)
+    if api is not None:
+        try:
+            if api.identifier is None:
+                api.register(name, events_for(init_type))
+            api.report_error("init", error_type, message)
+        except LifecycleError as exc:
+            log.error(f"could not report the failure to Lambda: {exc}")
+    return 1
+
+
+def main() -> int:
+    env = os.environ
+    runtime_api = config.runtime_api(env)
+    api = ExtensionsApi(runtime_api) if runtime_api else None
+    name = config.extension_name(env, sys.argv[0])
+    try:
+        settings = config.load(env)
+    except config.ConfigError as exc:
+        return _fail_init(api, name, config.init_type(env), "Extension.ConfigInvalid", f"invalid configuration: {exc}")
+    log.set_level(settings.log_level)
+    try:
+        from app.listener import bind
+
+        sockets = bind(settings.port)
+    except OSError as exc:
+        return _fail_init(api, name, settings.init_type, "Extension.ListenFailed", str(exc))
+    if api is not None:
+        try:
+            api.register(name, events_for(settings.init_type))
+        except LifecycleError as exc:
+            log.error(f"could not register with the Extensions API: {exc}")
+            return 1
+    addresses = " and ".join(_address(s) for s in sockets)
+    log.info(f"pscache {__version__} serving on {addresses}" + (f", registered as {name!r}" if api else ""))
+    for line in settings.warnings:
+        log.warn(line)
+    if log.enabled("debug"):
+        for variable, value in settings.sources:
+            log.debug(f"{variable}={value}")
+        log.debug("token source: " + _token_source(env))
+    import asyncio  # only now: everything before register is on the function's cold-start path
+
+    loop = asyncio.new_event_loop()
+    code = loop.run_until_complete(_serve(settings, sockets, api))
+    sys.stdout.flush()
+    # Skip interpreter teardown (task cancellation, GC of every module, executor joins): after
+    # SHUTDOWN every millisecond counts against deadlineMs, and there is nothing left to save.
+    os._exit(code)
+
+
+def _address(sock) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _token_source(env) -> str:
+    if env.get("AWS_SESSION_TOKEN"):
+        return "AWS_SESSION_TOKEN"
+    if env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"):
+        return "AWS_CONTAINER_AUTHORIZATION_TOKEN"
+    return "none (every request will be refused with 403)"
+
+
+async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) -> int:
+    import asyncio
+    import signal
+
+    try:
+        from app.cache import Cache
+        from app.listener import HttpServer
+        from app.server import create_app
+        from app.upstream import Upstream
+
+        cache = Cache(settings.cache_size)
+        # SnapStart: nothing fetched during INIT may end up in the snapshot.
+        cache.storing = settings.init_type != config.SNAP_START
+        upstream = Upstream(settings)
+        server = HttpServer(create_app(settings, cache, upstream), sockets)
+        await server.start()
+    except Exception as exc:
+        return _fail_init(
+            api, settings.extension_name, settings.init_type, "Extension.StartFailed",
+            f"start-up failed: {type(exc).__name__}: {exc}",
+        )
+
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue = asyncio.Queue()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, events.put_nowait, {"eventType": "_SIGNAL", "signal": sig.name})
+    if api is not None:
+        pump_events(api, lambda event: loop.call_soon_threadsafe(events.put_nowait, event))
+
+    code, budget = 0, SIGNAL_DRAIN_S
+    while True:
+        event = await events.get()
+        kind = str(event.get("eventType", "")).upper()
+        if kind == "INVOKE":
+            if not cache.storing:
+                cache.storing = True
+                log.debug("first INVOKE after a SnapStart init: caching from now on")
+            continue
+        if kind == "SHUTDOWN":
+            left = remaining_seconds(event.get("deadlineMs"))
+            shown = f"{left * 1000:.0f} ms left" if left is not None else "no deadline given"
+            log.info(f"SHUTDOWN ({event.get('shutdownReason', 'unknown')}), {shown}")
+            budget = max(0.0, (left if left is not None else 1.0) - SHUTDOWN_MARGIN_S)
+            break
+        if kind == "_SIGNAL":
+            log.info(f"{event['signal']} received, stopping")
+            break
+        if kind == "_FAILED":
+            message = f"lost the Extensions API: {event['error']}"
+            log.error(message)
+            api.report_error("exit", "Extension.ApiFailure", message)
+            code, budget = 1, 0.0
+            break
+    await server.stop(budget)
+    # Upstream clients are not closed: the process exits next, and the OS closes their sockets.
+    return code

@@ -1,0 +1,145 @@
+"""Calls to SSM and Secrets Manager through aioboto3, and their error mapping.
+
+One client per service, created on first use and then reused: a client costs
+a model parse and several MB, and a function may only ever use one store.
+Region, credentials and endpoints come from botocore's standard configuration
+(AWS_REGION, the credential chain incl. container credentials, AWS_ENDPOINT_URL
+and AWS_ENDPOINT_URL_<SERVICE>), so the same code talks to AWS or a local stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from contextlib import AsyncExitStack
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+
+from app import __version__, log
+from app.config import Settings
+from app.errors import ApiError
+from app.query import ParameterRequest, SecretRequest
+
+NOT_FOUND = {"ParameterNotFound", "ParameterVersionNotFound", "ResourceNotFoundException"}
+DENIED = {
+    "AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "InvalidSignatureException",
+    "ExpiredTokenException", "ExpiredToken", "InvalidClientTokenId", "MissingAuthenticationToken",
+    "IncompleteSignature", "DecryptionFailure", "InvalidKeyId",
+}
+THROTTLED = {
+    "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
+    "ThrottledException", "RequestThrottled", "RequestThrottledException", "SlowDown",
+}
+_OPERATION = {"ssm": "GetParameter", "secretsmanager": "GetSecretValue"}
+
+
+def status_for(code: str, upstream_status: int) -> int:
+    """The status that says what happened upstream (contract.md §12.2)."""
+    if code in NOT_FOUND:
+        return 404
+    if code in DENIED or code.startswith("KMS"):
+        return 403
+    if code in THROTTLED:
+        return 429
+    if 400 <= upstream_status < 500:
+        return 400
+    return 502
+
+
+class Upstream:
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._session = aioboto3.Session(
+            # botocore reads only AWS_DEFAULT_REGION; Lambda sets both, containers often only AWS_REGION.
+            region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+        )
+        self._stack = AsyncExitStack()  # holds the clients open for the life of the process
+        self._clients: dict[str, object] = {}
+        self._lock = asyncio.Lock()
+
+    def _config(self, service: str) -> Config:
+        timeout_ms = self._settings.timeout_ms_for(service)
+        options = dict(
+            max_pool_connections=self._settings.max_connections,
+            # Go SDK v2's default retryer: standard mode, 3 attempts.
+            retries={"mode": "standard", "total_max_attempts": 3},
+            user_agent_extra=f"pscache/{__version__}",
+        )
+        if timeout_ms:
+            # No single attempt may outlive the whole-call deadline either.
+            options["connect_timeout"] = options["read_timeout"] = timeout_ms / 1000
+        return Config(**options)
+
+    async def _client(self, service: str):
+        client = self._clients.get(service)
+        if client is not None:
+            return client
+        async with self._lock:
+            if service not in self._clients:
+                client = await self._stack.enter_async_context(
+                    self._session.client(service, config=self._config(service))
+                )
+                self._clients[service] = client
+        return self._clients[service]
+
+    async def _call(self, service: str, subject: str, **kwargs) -> dict:
+        operation = _OPERATION[service]
+        timeout_ms = self._settings.timeout_ms_for(service)
+        try:
+            client = await self._client(service)
+            call = getattr(client, "get_parameter" if service == "ssm" else "get_secret_value")(**kwargs)
+            if timeout_ms:
+                return await asyncio.wait_for(call, timeout_ms / 1000)
+            return await call
+        except ApiError:
+            raise
+        except Exception as exc:  # every failure becomes a JSON error, never a traceback
+            failure = _classify(exc, service, timeout_ms)
+            log.error(f"{operation} request for {subject} failed: {failure.code} ({failure.status}): {failure.message}")
+            raise failure from None
+
+    async def get_parameter(self, request: ParameterRequest) -> dict:
+        output = await self._call(
+            "ssm", f"name={request.full_name!r}", Name=request.full_name, WithDecryption=request.with_decryption
+        )
+        return output["Parameter"]
+
+    async def get_secret(self, request: SecretRequest) -> dict:
+        kwargs = {"SecretId": request.secret_id}
+        if request.version_id:
+            kwargs["VersionId"] = request.version_id
+        if request.version_stage:
+            kwargs["VersionStage"] = request.version_stage
+        return await self._call("secretsmanager", f"secretId={request.secret_id!r}", **kwargs)
+
+
+def _classify(exc: BaseException, service: str, timeout_ms: int) -> ApiError:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code") or "UnknownError"
+        message = error.get("Message") or code
+        upstream_status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return ApiError(status_for(code, upstream_status), code, message)
+    if isinstance(exc, asyncio.TimeoutError):
+        return ApiError(504, "UpstreamTimeout", f"{_OPERATION[service]} did not complete within {timeout_ms} ms")
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
+        return ApiError(504, "UpstreamTimeout", str(exc))
+    if isinstance(exc, ParamValidationError):
+        return ApiError(400, "ValidationException", str(exc).replace("\n", " "))
+    if isinstance(exc, NoCredentialsError):
+        return ApiError(502, "NoCredentials", "no AWS credentials were found by the SDK credential chain")
+    if isinstance(exc, NoRegionError):
+        return ApiError(502, "NoRegion", "no AWS region is configured: set AWS_REGION")
+    if isinstance(exc, BotoCoreError):
+        return ApiError(502, "UpstreamUnavailable", str(exc))
+    return ApiError(502, "InternalFailure", f"{type(exc).__name__} while calling {_OPERATION[service]}")

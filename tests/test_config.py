@@ -1,0 +1,129 @@
+"""Every setting: default, valid values, clamping, and a clear error for what cannot be parsed."""
+
+import pytest
+
+from app import config
+from app.config import ConfigError
+
+
+def load(**env):
+    return config.load({k: str(v) for k, v in env.items()}, argv0="/opt/extensions/pscache")
+
+
+def test_defaults_match_the_aws_extension():
+    s = load()
+    assert (s.port, s.cache_enabled, s.cache_size, s.max_connections, s.log_level) == (2773, True, 1000, 3, "info")
+    assert (s.ssm_ttl, s.secrets_ttl, s.ssm_timeout_ms, s.secrets_timeout_ms) == (300, 300, 0, 0)
+    assert s.warnings == ()
+    assert s.extension_name == "pscache"
+    assert not s.under_lambda
+
+
+@pytest.mark.parametrize("raw,expected", [("TRUE", True), ("true", True), ("False", False), ("FALSE", False)])
+def test_cache_enabled_is_case_insensitive(raw, expected):
+    assert load(PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED=raw).cache_enabled is expected
+
+
+@pytest.mark.parametrize("raw,expected", [("DEBUG", "debug"), ("info", "info"), ("Warn", "warn"), ("warning", "warn"), ("ERROR", "error"), ("none", "none")])
+def test_log_level_is_case_insensitive(raw, expected):
+    assert load(PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL=raw).log_level == expected
+
+
+@pytest.mark.parametrize("variable", ["SSM_PARAMETER_STORE_TTL", "SECRETS_MANAGER_TTL"])
+def test_ttl_above_300_is_clamped_with_a_warning(variable):
+    s = load(**{variable: 900})
+    assert s.ttl_for("ssm" if variable.startswith("SSM") else "secretsmanager") == 300
+    assert len(s.warnings) == 1 and variable in s.warnings[0] and "300" in s.warnings[0]
+
+
+def test_cache_size_above_1000_is_clamped_with_a_warning():
+    s = load(PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE=5000)
+    assert s.cache_size == 1000
+    assert "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE" in s.warnings[0]
+
+
+def test_valid_values_are_taken():
+    s = load(
+        PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=8080,
+        PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE=0,
+        PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS=50,
+        SSM_PARAMETER_STORE_TTL=0,
+        SECRETS_MANAGER_TTL=60,
+        SSM_PARAMETER_STORE_TIMEOUT_MILLIS=250,
+        SECRETS_MANAGER_TIMEOUT_MILLIS=1000,
+    )
+    assert (s.port, s.cache_size, s.max_connections, s.ssm_ttl, s.secrets_ttl) == (8080, 0, 50, 0, 60)
+    assert (s.timeout_ms_for("ssm"), s.timeout_ms_for("secretsmanager")) == (250, 1000)
+
+
+@pytest.mark.parametrize(
+    "variable,value,allowed",
+    [
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "abc", "1 to 65535"),
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "0", "1 to 65535"),
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "70000", "1 to 65535"),
+        ("PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED", "yes", "true or false"),
+        ("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE", "-1", "0 to 1000"),
+        ("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE", "10.5", "0 to 1000"),
+        ("PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS", "0", ">= 1"),
+        ("PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL", "verbose", "DEBUG, INFO, WARN, ERROR, NONE"),
+        ("SSM_PARAMETER_STORE_TTL", "-5", "0 to 300"),
+        ("SECRETS_MANAGER_TTL", "5m", "0 to 300"),
+        ("SSM_PARAMETER_STORE_TIMEOUT_MILLIS", "-1", ">= 0"),
+        ("SECRETS_MANAGER_TIMEOUT_MILLIS", "1s", ">= 0"),
+    ],
+)
+def test_unparseable_values_name_variable_value_and_range(variable, value, allowed):
+    with pytest.raises(ConfigError) as info:
+        load(**{variable: value})
+    message = str(info.value)
+    assert variable in message and repr(value) in message and allowed in message
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        load(PARAMETERS_SECRETS_EXTENSION_HTTP_PORT="x", SECRETS_MANAGER_TTL="y")
+    assert len(info.value.problems) == 2
+
+
+def test_empty_values_count_as_unset():
+    assert load(PARAMETERS_SECRETS_EXTENSION_HTTP_PORT="", SSM_PARAMETER_STORE_TTL=" ").port == 2773
+
+
+def test_unknown_and_misspelt_variables_are_ignored():
+    s = load(PARAMETERS_AND_SECRETS_EXTENSION_CACHE_SIZE="abc", PARAMETERS_SECRETS_CACHE_SIZE="-3")
+    assert s.cache_size == 1000
+
+
+def test_caching_is_bypassed_per_service():
+    assert not load(PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED="false").caching("ssm")
+    assert not load(PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE=0).caching("secretsmanager")
+    s = load(SSM_PARAMETER_STORE_TTL=0)
+    assert not s.caching("ssm") and s.caching("secretsmanager")
+
+
+def test_token_falls_back_to_the_container_token_and_is_never_in_repr():
+    s = config.load({"AWS_CONTAINER_AUTHORIZATION_TOKEN": "container-tok"}, argv0="x")
+    assert s.token == "container-tok"
+    s = config.load({"AWS_SESSION_TOKEN": "sess-tok", "AWS_CONTAINER_AUTHORIZATION_TOKEN": "c"}, argv0="x")
+    assert s.token == "sess-tok"
+    assert "sess-tok" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    "env,argv0,expected",
+    [
+        ({}, "/opt/extensions/pscache", "pscache"),
+        ({}, "/opt/pscache/pscache", "pscache"),
+        ({}, "/work/app/__main__.py", "pscache"),
+        ({"PSCACHE_EXTENSION_NAME": "my-cache"}, "/x/__main__.py", "my-cache"),
+        ({}, "/opt/extensions/renamed", "renamed"),
+    ],
+)
+def test_extension_name(env, argv0, expected):
+    assert config.extension_name(env, argv0) == expected
+
+
+def test_lambda_settings():
+    s = config.load({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "AWS_LAMBDA_INITIALIZATION_TYPE": "Snap-Start"}, argv0="x")
+    assert s.under_lambda and s.runtime_api == "127.0.0.1:9001" and s.init_type == "snap-start"

@@ -1,0 +1,252 @@
+"""pscache as a Lambda external extension, inside the faithful emulator (tests/lambda_emulator.py)."""
+
+import shutil
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import fault_proxy as faults
+from conftest import SECRET_V2
+from harness import ROOT, TOKEN, extensions_dir, free_port, http_get
+from lambda_emulator import LMI, SNAP_START, LambdaEmulator
+
+PARAM = "/systemsmanager/parameters/get?name=%2Fpscache%2Fstring"
+SECRET = "/secretsmanager/get?secretId=pscache%2Fsecret"
+
+
+@pytest.fixture
+def lam(tmp_path, base_env):
+    """Build an emulator around the product's extensions folder; everything is killed at the end."""
+    made = []
+
+    def make(settings=None, **kwargs) -> tuple[LambdaEmulator, int]:
+        port = free_port()
+        env = {k: v for k, v in base_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+        env.update({"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(port)})
+        env.update({k: str(v) for k, v in (settings or {}).items()})
+        creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": TOKEN}
+        if kwargs.get("mode") != SNAP_START:
+            env.update(creds)
+        emu = LambdaEmulator(extensions_dir(tmp_path), env=env, log_dir=tmp_path / "logs", **kwargs)
+        made.append(emu)
+        return emu, port
+
+    yield make
+    for emu in made:
+        emu.close()
+
+
+def proc_state(pid: int, want: str, within_s: float = 2.0) -> str:
+    """The process state letter, polled until it is `want`: SIGSTOP takes effect asynchronously."""
+    deadline = time.monotonic() + within_s
+    while True:
+        # /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces, so split after the last ')'.
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == want or time.monotonic() > deadline:
+            return state
+        time.sleep(0.01)
+
+
+def test_registers_with_its_file_name_for_invoke_and_shutdown(lam):
+    emu, _ = lam()
+    init = emu.init()
+    assert init.ok, init
+    agent = emu.agent("pscache")
+    assert agent.external and agent.events == ["INVOKE", "SHUTDOWN"]
+    assert agent.t_register - agent.t_exec < 5
+
+
+def test_serves_during_init(lam, proxy):
+    seen = {}
+
+    def function_init():
+        # Runs as the function's own init code, right after every extension registered.
+        seen["param"] = http_get(port, PARAM)
+        seen["secret"] = http_get(port, SECRET)
+
+    emu, port = lam(runtime_init=function_init)
+    assert emu.init().ok
+    assert seen["param"].status == 200 and seen["param"].json()["Parameter"]["Value"] == "value-v2"
+    assert seen["secret"].status == 200 and seen["secret"].json()["SecretString"] == SECRET_V2
+
+
+def test_invokes_do_not_wait_for_pscache_and_hit_the_cache(lam, proxy):
+    emu, port = lam()
+    assert emu.init().ok
+
+    def function(event, context):
+        return [http_get(port, PARAM).status, http_get(port, SECRET).status]
+
+    for _ in range(3):
+        result = emu.invoke(function)
+        assert result.ok and result.response == [200, 200], result
+        # pscache calls next again at once: it never holds the invoke barrier.
+        assert result.post_runtime_extensions_ms < 500
+    assert proxy.count("GetParameter") == 1 and proxy.count("GetSecretValue") == 1
+
+
+def test_frozen_between_invokes_and_serving_after_thaw(lam):
+    emu, port = lam()
+    assert emu.init().ok
+    pid = emu.pid("pscache")
+    assert proc_state(pid, "T") == "T"  # SIGSTOPped after init
+    result = emu.invoke(lambda event, ctx: http_get(port, PARAM).status)
+    assert result.ok and result.response == 200
+    assert proc_state(pid, "T") == "T"
+    with pytest.raises(OSError):
+        http_get(port, PARAM, timeout=0.5)  # frozen: nobody answers
+    emu.thaw()
+    assert http_get(port, PARAM).status == 200
+
+
+def test_ttl_runs_on_across_a_freeze(lam, proxy):
+    emu, port = lam({"SSM_PARAMETER_STORE_TTL": 1}, thaw_delay_s=0.2)
+    assert emu.init().ok
+    fetch = lambda event, ctx: http_get(port, PARAM).status  # noqa: E731
+    assert emu.invoke(fetch).response == 200
+    time.sleep(1.2)  # frozen all along
+    assert emu.invoke(fetch).response == 200
+    assert proxy.count("GetParameter") == 2
+
+
+def test_shutdown_exits_0_well_inside_the_deadline(lam):
+    emu, port = lam()
+    assert emu.init().ok
+    assert emu.invoke(lambda e, c: http_get(port, PARAM).status).ok
+    result = emu.shutdown()
+    ext = result.extensions["pscache"]
+    assert ext.state == "Exited" and ext.exit_code == 0
+    assert ext.exit_ms < 500, ext  # aim < 100 ms; bounded loosely here, measured in bench/
+    output = emu.output("pscache")
+    assert "SHUTDOWN (spindown)" in output
+
+
+def test_shutdown_finishes_an_in_flight_request(lam, proxy):
+    emu, port = lam({"PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED": "false"}, freeze=False)
+    assert emu.init().ok
+    proxy.always("GetParameter", faults.delay(0.5))
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("r", http_get(port, PARAM)))
+    t.start()
+    time.sleep(0.2)
+    result = emu.shutdown(budget_ms=1700)
+    t.join(5)
+    assert got["r"].status == 200
+    assert result.extensions["pscache"].state == "Exited"
+
+
+def test_short_shutdown_budget_still_exits_0_before_the_deadline(lam, proxy):
+    emu, port = lam({"PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED": "false"}, freeze=False)
+    assert emu.init().ok
+    proxy.always("GetParameter", faults.delay(5))
+    threading.Thread(target=lambda: _swallow(lambda: http_get(port, PARAM, timeout=10)), daemon=True).start()
+    time.sleep(0.2)
+    result = emu.shutdown(budget_ms=500)
+    ext = result.extensions["pscache"]
+    assert ext.state == "Exited" and ext.exit_code == 0 and ext.exit_ms < 500, (ext, emu.output("pscache"))
+
+
+def _swallow(fn):
+    try:
+        fn()
+    except OSError:
+        pass
+
+
+def test_uppercase_reason_and_no_tracing_are_understood(lam):
+    emu, port = lam(uppercase_reasons=True, tracing="omit")
+    assert emu.init().ok
+    assert emu.invoke(lambda e, c: http_get(port, PARAM).status).response == 200
+    assert emu.shutdown().extensions["pscache"].state == "Exited"
+
+
+@pytest.mark.parametrize(
+    "variable,value",
+    [("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "abc"), ("SECRETS_MANAGER_TTL", "-1"), ("PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED", "maybe")],
+)
+def test_invalid_setting_is_reported_through_init_error(lam, variable, value):
+    emu, _ = lam({variable: value})
+    init = emu.init()
+    assert not init.ok
+    assert init.error_type == "Extension.ConfigInvalid" and init.fatal_error == "Extension.InitError"
+    error = emu.errors[-1]
+    assert variable in error.body["errorMessage"] and repr(value) in error.body["errorMessage"]
+    assert emu.agent("pscache").exit_code == 1
+
+
+def test_port_taken_by_another_extension_fails_init_clearly(lam):
+    emu, port = lam()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        init = emu.init()
+    assert not init.ok and init.error_type == "Extension.ListenFailed"
+    assert f"port {port}" in emu.errors[-1].body["errorMessage"]
+
+
+def test_managed_instances_register_for_shutdown_only(lam):
+    emu, port = lam(mode=LMI)
+    assert emu.init().ok
+    assert emu.agent("pscache").events == ["SHUTDOWN"]
+    assert emu.invoke(lambda e, c: http_get(port, PARAM).status).response == 200
+    assert emu.shutdown().extensions["pscache"].state == "Exited"
+
+
+def test_snapstart_container_token_credentials_endpoint_and_nothing_cached_during_init(lam, proxy):
+    statuses = []
+
+    def function_init():
+        statuses.append(http_get(port, SECRET, token=emu.container_token).status)
+        statuses.append(http_get(port, SECRET, token=emu.container_token).status)
+
+    emu, port = lam(mode=SNAP_START, runtime_init=function_init)
+    assert emu.init().ok
+    assert statuses == [200, 200]
+    assert proxy.count("GetSecretValue") == 2  # served during INIT, but not cached into the snapshot
+    fetch = lambda e, c: [http_get(port, SECRET, token=t).status for t in (emu.container_token,) * 3 + (TOKEN,)]  # noqa: E731
+    assert emu.invoke(fetch).response == [200, 200, 200, 403]  # the static token does not exist under SnapStart
+    assert proxy.count("GetSecretValue") == 3  # cached from the first INVOKE on
+
+
+def test_a_reset_restarts_pscache_on_the_next_invoke(lam):
+    emu, port = lam()
+    assert emu.init().ok
+    slow = emu.invoke(lambda e, c: time.sleep(1.5), timeout_s=0.5)
+    assert slow.timed_out and slow.reset is not None
+    assert slow.reset.extensions["pscache"].state == "Exited"
+    again = emu.invoke(lambda e, c: http_get(port, PARAM).status)
+    assert again.ok and again.response == 200 and again.init is not None and again.init.ok
+
+
+def test_unreachable_extensions_api_exits_non_zero(tmp_path, base_env):
+    import subprocess
+
+    env = dict(base_env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{free_port()}", PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=str(free_port()))
+    proc = subprocess.run([str(extensions_dir(tmp_path) / "pscache")], env=env, capture_output=True, timeout=30)
+    assert proc.returncode == 1 and b"could not register" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "runtime",
+    [
+        [sys.executable, str(ROOT / "examples/python/function.py")],
+        pytest.param(["node", str(ROOT / "examples/node/function.mjs")], id="node"),
+    ],
+    ids=["python", "node"],
+)
+def test_sample_functions_in_other_runtimes(lam, proxy, runtime):
+    if runtime[0] == "node" and shutil.which("node") is None:
+        pytest.fail("node is required for this test (install nodejs)")
+    emu, _ = lam({"DEMO_PARAMETER": "/pscache/string"}, runtime=runtime)
+    assert emu.init().ok, emu.runtime_output()
+    for _ in range(2):
+        result = emu.invoke(payload={"parameter": "/pscache/secure", "secret": "pscache/secret"}, timeout_s=10)
+        assert result.ok, (result, emu.runtime_output())
+        assert result.response["during_init"] == {"status": 200, "value": "value-v2"}
+        assert result.response["parameter"]["value"] == "sec... (12 chars)"  # SecureString, masked by the sample
+        assert result.response["secret"]["status"] == 200
+    assert proxy.count("GetParameter") == 2 and proxy.count("GetSecretValue") == 1
