@@ -250,3 +250,49 @@ def test_sample_functions_in_other_runtimes(lam, proxy, runtime):
         assert result.response["parameter"]["value"] == "sec... (12 chars)"  # SecureString, masked by the sample
         assert result.response["secret"]["status"] == 200
     assert proxy.count("GetParameter") == 2 and proxy.count("GetSecretValue") == 1
+
+
+def test_losing_the_extensions_api_after_register_is_reported_through_exit_error(tmp_path, base_env):
+    """register succeeds, then event/next fails with 500: pscache posts exit/error and exits non-zero."""
+    import json
+    import subprocess
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    posted = []
+
+    class Api(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self, status, body=b"{}", headers=()):
+            self.send_response(status)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path.endswith("/register"):
+                self._answer(200, b'{"functionName":"f"}', [("Lambda-Extension-Identifier", "0b0e3c1e-2f4d-4c59-9d4f-7d1c0c2b9a11")])
+            else:
+                posted.append((self.path, self.headers.get("Lambda-Extension-Function-Error-Type"), json.loads(body)))
+                self._answer(202, b'{"status":"OK"}')
+
+        def do_GET(self):
+            self._answer(500, b'{"errorType":"InternalServerError","errorMessage":"boom"}')
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = dict(base_env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}",
+                   PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=str(free_port()))
+        proc = subprocess.run([str(extensions_dir(tmp_path) / "pscache")], env=env, capture_output=True, timeout=30)
+    finally:
+        server.shutdown()
+    assert proc.returncode == 1
+    assert len(posted) == 1
+    path, error_type, body = posted[0]
+    assert path.endswith("/extension/exit/error") and error_type == "Extension.ApiFailure"
+    assert "500" in body["errorMessage"]
