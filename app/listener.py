@@ -22,7 +22,9 @@ def bind(port: int) -> list[socket.socket]:
     sockets = []
     for host, family in LOOPBACK:
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when their
+            # proto says TCP, and without it keep-alive responses stall 40 ms on delayed ACKs.
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         except OSError:
             continue  # no IPv6 in this kernel
         try:

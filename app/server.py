@@ -19,42 +19,36 @@ JSON = "application/json"
 
 
 def create_app(settings: Settings, cache: Cache, upstream) -> TokenGate:
-    async def fetch(service: str, key: tuple, describe: str, load) -> Response:
-        caching = settings.caching(service)
-        if caching:
-            body = cache.get(key)
-            if body is not None:
+    def endpoint(service: str, parse, fetch, render_body, describe):
+        """One GET endpoint: parse the query, answer from the cache or fetch, render and cache the bytes."""
+
+        async def handle(request: Request) -> Response:
+            try:
+                req = parse(request.scope["query_string"])
+                caching = settings.caching(service)
+                if caching:
+                    body = cache.get(req.cache_key)
+                    if body is not None:
+                        if log.enabled("debug"):
+                            log.debug(f"cache hit: {describe(req)}")
+                        return Response(body, media_type=JSON)
+                body = render_body(await fetch(req))
+                if caching:
+                    cache.put(req.cache_key, body, settings.ttl_for(service))
                 if log.enabled("debug"):
-                    log.debug(f"cache hit: {describe}")
+                    log.debug(f"fetched: {describe(req)}")
                 return Response(body, media_type=JSON)
-        body = await load()
-        if caching:
-            cache.put(key, body, settings.ttl_for(service))
-        if log.enabled("debug"):
-            log.debug(f"fetched: {describe}")
-        return Response(body, media_type=JSON)
+            except ApiError as err:
+                return error_response(err)
 
-    async def get_parameter(request: Request) -> Response:
-        try:
-            req = parse_parameter(request.scope["query_string"])
+        return handle
 
-            async def load() -> bytes:
-                return render.parameter_body(await upstream.get_parameter(req))
-
-            return await fetch("ssm", req.cache_key, f"parameter {req.full_name!r}", load)
-        except ApiError as err:
-            return error_response(err)
-
-    async def get_secret(request: Request) -> Response:
-        try:
-            req = parse_secret(request.scope["query_string"])
-
-            async def load() -> bytes:
-                return render.secret_body(await upstream.get_secret(req))
-
-            return await fetch("secretsmanager", req.cache_key, f"secret {req.secret_id!r}", load)
-        except ApiError as err:
-            return error_response(err)
+    get_parameter = endpoint(
+        "ssm", parse_parameter, upstream.get_parameter, render.parameter_body, lambda r: f"parameter {r.full_name!r}"
+    )
+    get_secret = endpoint(
+        "secretsmanager", parse_secret, upstream.get_secret, render.secret_body, lambda r: f"secret {r.secret_id!r}"
+    )
 
     # Both spellings are routed explicitly: a redirect would break clients.
     routes = [

@@ -1,0 +1,235 @@
+"""Side-by-side start-up, latency, throughput and memory: the compiled layer versus `python -m app`.
+
+    scripts/bench-startup --layer DIR [--runs 7] [--markdown docs/benchmarks.md]
+
+Both candidates run on this machine in the same invocation, alternating run by run, so machine noise hits
+both alike; every figure is the median of --runs runs. Traffic goes to loopback only and every loop is
+bounded. Figures:
+  exec->register, exec->first event/next   under the Lambda emulator (its own clock, perf_counter)
+  exec->listener answers                   first HTTP answer, polled from function init code
+  first fetch after INIT                   one parameter miss, through the proxy to moto
+  cache-hit latency                        median of 300 sequential keep-alive GETs
+  cache-hit throughput                     wrk, 1 thread, 8 connections, 5 s
+  peak RSS                                 VmHWM after one parameter and one secret were served
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import boto3  # noqa: E402
+
+from fault_proxy import FaultProxy  # noqa: E402
+from harness import free_port, http_get  # noqa: E402
+from lambda_emulator import LambdaEmulator  # noqa: E402
+
+TOKEN = "bench-token"
+PARAM = "/systemsmanager/parameters/get?name=%2Fbench%2Fparam"
+SECRET = "/secretsmanager/get?secretId=bench%2Fsecret"
+
+
+def python_extensions(work: Path) -> Path:
+    folder = work / "python-ext"
+    folder.mkdir(exist_ok=True)
+    launcher = folder / "pscache"
+    launcher.write_text(
+        "#!/bin/sh\n"
+        'export PSCACHE_EXTENSION_NAME="$(basename "$0")"\n'
+        f'cd "{ROOT}"\nexec "{sys.executable}" -m app "$@"\n'
+    )
+    launcher.chmod(0o755)
+    return folder
+
+
+def base_env(endpoint: str, port: int) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": TOKEN,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(port),
+    }
+
+
+def lifecycle_run(ext_dir: Path, endpoint: str, work: Path) -> dict[str, float]:
+    """One cold start under the emulator: register, first next, first answer, first fetch."""
+    port = free_port()
+    answered = {}
+
+    def function_init():
+        # Poll as fast as a function's init code would; the listener is bound before register.
+        deadline = time.perf_counter() + 20
+        while time.perf_counter() < deadline:
+            try:
+                http_get(port, "/", token=None, timeout=5)
+                answered["t"] = time.perf_counter()
+                return
+            except OSError:
+                time.sleep(0.0005)
+
+    with LambdaEmulator(ext_dir, env=base_env(endpoint, port), runtime_init=function_init, freeze=False,
+                        log_dir=work / "emu-logs") as emu:
+        init = emu.init()
+        if not init.ok:
+            raise SystemExit(f"init failed: {init}\n{emu.output('pscache')}")
+        agent = emu.agent("pscache")
+        started = time.perf_counter()
+        first = http_get(port, PARAM, token=TOKEN)
+        first_fetch = time.perf_counter() - started
+        assert first.status == 200, first
+        emu.shutdown()
+    return {
+        "exec_to_register_ms": (agent.t_register - agent.t_exec) * 1000,
+        "exec_to_first_next_ms": (agent.t_first_next - agent.t_exec) * 1000,
+        "exec_to_answer_ms": (answered["t"] - agent.t_exec) * 1000,
+        "first_fetch_ms": first_fetch * 1000,
+    }
+
+
+def serving_run(ext_dir: Path, endpoint: str, wrk_seconds: int) -> dict[str, float]:
+    """pscache as a local server: peak RSS after one parameter and one secret, hit latency, throughput."""
+    port = free_port()
+    env = base_env(endpoint, port)
+    proc = subprocess.Popen([str(ext_dir / "pscache")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                http_get(port, "/", token=None, timeout=5)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        assert http_get(port, PARAM, token=TOKEN).status == 200
+        assert http_get(port, SECRET, token=TOKEN).status == 200
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines())
+        peak_mb = int(status["VmHWM"].split()[0]) / 1024
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        samples = []
+        for _ in range(300):
+            t = time.perf_counter()
+            conn.request("GET", PARAM, headers={"X-Aws-Parameters-Secrets-Token": TOKEN})
+            conn.getresponse().read()
+            samples.append(time.perf_counter() - t)
+        conn.close()
+        result = {"peak_rss_mb": peak_mb, "hit_latency_ms": statistics.median(samples) * 1000}
+        if shutil.which("wrk"):
+            out = subprocess.run(
+                ["wrk", "-t1", "-c8", f"-d{wrk_seconds}s", "-H", f"X-Aws-Parameters-Secrets-Token: {TOKEN}",
+                 f"http://127.0.0.1:{port}{PARAM}"], capture_output=True, text=True, timeout=wrk_seconds + 30,
+            ).stdout
+            match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+            result["hits_per_s"] = float(match.group(1)) if match else float("nan")
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def layer_sizes(zip_path: Path | None, layer_dir: Path) -> dict[str, float]:
+    sizes = {"unzipped_mb": sum(p.stat().st_size for p in layer_dir.rglob("*") if p.is_file()) / 1e6}
+    if zip_path and zip_path.is_file():
+        sizes["zip_mb"] = zip_path.stat().st_size / 1e6
+    return sizes
+
+
+def start_local_aws(work: Path) -> tuple[subprocess.Popen, FaultProxy]:
+    port = free_port()
+    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            http_get(port, "/moto-api/", token=None, timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    kw = dict(region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="b", aws_secret_access_key="b")
+    boto3.client("ssm", **kw).put_parameter(Name="/bench/param", Value="v" * 64, Type="String")
+    boto3.client("secretsmanager", **kw).create_secret(Name="bench/secret", SecretString="s" * 64)
+    return moto, FaultProxy(port)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layer", required=True, help="unpacked layer folder (extensions/pscache + pscache/)")
+    parser.add_argument("--zip", help="the layer zip, for its size")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--wrk-seconds", type=int, default=5)
+    parser.add_argument("--json", help="write the raw results here")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="pscache-bench-"))
+    candidates = {"binary": Path(args.layer) / "extensions", "python -m app": python_extensions(work)}
+    moto, proxy = start_local_aws(work)
+    runs: dict[str, list[dict]] = {name: [] for name in candidates}
+    try:
+        for i in range(args.runs):
+            for name, ext_dir in candidates.items():  # alternate, so noise hits both alike
+                figures = lifecycle_run(ext_dir, proxy.url, work)
+                figures.update(serving_run(ext_dir, proxy.url, args.wrk_seconds))
+                runs[name].append(figures)
+                print(f"run {i + 1}/{args.runs} {name}: " + ", ".join(f"{k}={v:.1f}" for k, v in figures.items()), flush=True)
+    finally:
+        proxy.close()
+        moto.terminate()
+        moto.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+
+    medians = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
+    medians["binary"].update(layer_sizes(Path(args.zip) if args.zip else None, Path(args.layer)))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"runs": runs, "medians": medians}, indent=2))
+    print(render(medians, args))
+    return 0
+
+
+ROWS = [
+    ("exec_to_register_ms", "exec → register received (ms)", "lower"),
+    ("exec_to_first_next_ms", "exec → first event/next (ms)", "lower"),
+    ("exec_to_answer_ms", "exec → first HTTP answer (ms)", "lower"),
+    ("first_fetch_ms", "first fetch after INIT, parameter miss (ms)", "lower"),
+    ("hit_latency_ms", "cache-hit latency, sequential keep-alive (ms)", "lower"),
+    ("hits_per_s", "cache-hit throughput, wrk -t1 -c8 (req/s)", "higher"),
+    ("peak_rss_mb", "peak RSS after one parameter + one secret (MB)", "lower"),
+]
+
+
+def render(medians: dict, args) -> str:
+    b, p = medians["binary"], medians["python -m app"]
+    lines = [
+        f"Median of {args.runs} alternating runs on {os.uname().nodename} ({os.cpu_count()} cores), "
+        f"{time.strftime('%Y-%m-%d')}.",
+        "",
+        "| figure | binary | python -m app | binary / python |",
+        "|---|---|---|---|",
+    ]
+    for key, label, _ in ROWS:
+        if key in b and key in p:
+            lines.append(f"| {label} | {b[key]:.1f} | {p[key]:.1f} | {b[key] / p[key]:.2f} |")
+    for key, label in (("zip_mb", "layer zip (MB)"), ("unzipped_mb", "layer unzipped (MB)")):
+        if key in b:
+            lines.append(f"| {label} | {b[key]:.1f} | – | – |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
