@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import Mapping
+
+# No dataclasses or typing here: this module runs before register, on the function's cold-start
+# path, and those imports alone cost more than the rest of that path.
 
 LOG_LEVELS = ("debug", "info", "warn", "error", "none")
 LMI = "lambda-managed-instances"
@@ -28,25 +29,35 @@ class ConfigError(ValueError):
         self.problems = problems
 
 
-@dataclass(frozen=True)
 class Settings:
-    port: int = 2773
-    cache_enabled: bool = True
-    cache_size: int = 1000
-    max_connections: int = 3
-    log_level: str = "info"
-    ssm_ttl: int = 300
-    secrets_ttl: int = 300
-    ssm_timeout_ms: int = 0
-    secrets_timeout_ms: int = 0
-    extension_name: str = "pscache"
+    """The effective settings. Built only by load(); the token is kept out of repr so it never reaches a log."""
+
+    port = 2773
+    cache_enabled = True
+    cache_size = 1000
+    max_connections = 3
+    log_level = "info"
+    ssm_ttl = 300
+    secrets_ttl = 300
+    ssm_timeout_ms = 0
+    secrets_timeout_ms = 0
+    extension_name = "pscache"
     runtime_api: str | None = None
-    init_type: str = ""
-    # The value clients must send; kept out of repr so it never reaches a log.
-    token: str | None = field(default=None, repr=False)
-    # Where each value came from, for the DEBUG start-up lines.
-    sources: tuple[tuple[str, str], ...] = ()
-    warnings: tuple[str, ...] = ()
+    init_type = ""
+    token: str | None = None
+    sources: tuple = ()  # where each value came from, for the DEBUG lines
+    warnings: tuple = ()
+
+    def __init__(self, **values):
+        for key, value in values.items():
+            if not hasattr(Settings, key):
+                raise TypeError(f"unknown setting {key}")
+            setattr(self, key, value)
+
+    def __repr__(self) -> str:
+        shown = ("port", "cache_enabled", "cache_size", "max_connections", "log_level", "ssm_ttl", "secrets_ttl",
+                 "ssm_timeout_ms", "secrets_timeout_ms", "extension_name", "runtime_api", "init_type")
+        return "Settings(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in shown) + ")"
 
     @property
     def under_lambda(self) -> bool:
@@ -65,7 +76,7 @@ class Settings:
 class _Reader:
     """Reads variables, collecting every problem instead of stopping at the first."""
 
-    def __init__(self, environ: Mapping[str, str]):
+    def __init__(self, environ):
         self.environ = environ
         self.problems: list[str] = []
         self.warnings: list[str] = []
@@ -113,7 +124,7 @@ class _Reader:
         self._seen(name, lowered, True)
         return lowered == "true"
 
-    def choice(self, name: str, default: str, choices: tuple[str, ...], aliases: Mapping[str, str]) -> str:
+    def choice(self, name: str, default: str, choices: tuple, aliases: dict) -> str:
         raw = self.raw(name)
         if raw is None:
             self._seen(name, default, False)
@@ -127,7 +138,7 @@ class _Reader:
         return lowered
 
 
-def extension_name(environ: Mapping[str, str], argv0: str) -> str:
+def extension_name(environ: dict, argv0: str) -> str:
     """The registered name must equal the launched file's name (Lambda checks it)."""
     override = (environ.get("PSCACHE_EXTENSION_NAME") or "").strip()
     if override:
@@ -139,15 +150,15 @@ def extension_name(environ: Mapping[str, str], argv0: str) -> str:
     return base
 
 
-def runtime_api(environ: Mapping[str, str]) -> str | None:
+def runtime_api(environ: dict) -> str | None:
     return (environ.get("AWS_LAMBDA_RUNTIME_API") or "").strip() or None
 
 
-def init_type(environ: Mapping[str, str]) -> str:
+def init_type(environ: dict) -> str:
     return (environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") or "").strip().lower()
 
 
-def load(environ: Mapping[str, str] | None = None, argv0: str | None = None) -> Settings:
+def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
     """Parse the environment into Settings, or raise ConfigError listing every problem."""
     env = os.environ if environ is None else environ
     r = _Reader(env)

@@ -1,15 +1,14 @@
 """The Lambda Extensions API: register, event/next, init/error, exit/error.
 
-Plain http.client on purpose: register sits on the function's cold-start path
-(Lambda starts the runtime only once every extension has registered), so it
-must not wait for aiohttp, botocore or uvicorn to import.
+A minimal HTTP/1.1 client on the builtin _socket module, on purpose: register
+sits on the function's cold-start path (Lambda starts the runtime only once
+every extension has registered), and http.client, json or even the socket
+module cost more to import than the whole request takes.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-import threading
+import _socket
 import time
 
 from app import log
@@ -28,20 +27,28 @@ class ExtensionsApi:
         self.port = int(port)
         self.identifier: str | None = None
 
-    def _request(self, method: str, path: str, headers: dict[str, str], body: bytes | None = None):
-        # No timeout: `next` blocks until the next event, across freezes of any length.
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=None)
+    def _request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict, bytes]:
+        head = f"{method} {API}{path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nConnection: close\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        head += f"Content-Length: {len(body)}\r\n\r\n"
         try:
-            conn.request(method, API + path, body=body, headers=headers)
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        except (OSError, http.client.HTTPException) as exc:
+            family, kind, proto, _, address = _socket.getaddrinfo(self.host, self.port, 0, _socket.SOCK_STREAM)[0]
+            sock = _socket.socket(family, kind, proto)
+            try:
+                sock.connect(address)
+                sock.sendall(head.encode("latin-1") + body)
+                # No timeout: `next` blocks until the next event, across freezes of any length.
+                chunks = []
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+            finally:
+                sock.close()
+            return _parse_response(b"".join(chunks))
+        except (OSError, ValueError) as exc:
             raise LifecycleError(f"{method} {path}: {exc}") from None
-        finally:
-            conn.close()
 
-    def register(self, name: str, events: list[str]) -> dict:
-        body = json.dumps({"events": events}).encode()
+    def register(self, name: str, events: list[str]) -> None:
+        body = ('{"events":[' + ",".join(f'"{e}"' for e in events) + "]}").encode()
         status, headers, payload = self._request(
             "POST",
             "/register",
@@ -50,20 +57,25 @@ class ExtensionsApi:
         )
         if status != 200:
             raise LifecycleError(f"register refused ({status}): {payload[:300].decode(errors='replace')}")
-        lowered = {k.lower(): v for k, v in headers.items()}
-        self.identifier = lowered.get("lambda-extension-identifier")
+        self.identifier = headers.get("lambda-extension-identifier")
         if not self.identifier:
             raise LifecycleError("register answered without a Lambda-Extension-Identifier")
-        return json.loads(payload or b"{}")
 
     def next_event(self) -> dict:
         status, _, payload = self._request("GET", "/event/next", {"Lambda-Extension-Identifier": self.identifier or ""})
         if status != 200:
             raise LifecycleError(f"event/next refused ({status}): {payload[:300].decode(errors='replace')}")
-        return json.loads(payload)
+        import json  # loaded by then anyway; kept off the register path
+
+        try:
+            return json.loads(payload)
+        except ValueError as exc:
+            raise LifecycleError(f"event/next answered with invalid JSON: {exc}") from None
 
     def report_error(self, phase: str, error_type: str, message: str) -> None:
         """phase is 'init' or 'exit'. Lambda treats either as fatal; we exit afterwards."""
+        import json
+
         body = json.dumps({"errorMessage": message, "errorType": error_type, "stackTrace": []}).encode()
         try:
             self._request(
@@ -85,7 +97,36 @@ def events_for(init_type: str) -> list[str]:
     return ["SHUTDOWN"] if init_type == "lambda-managed-instances" else ["INVOKE", "SHUTDOWN"]
 
 
-def pump_events(api: ExtensionsApi, deliver) -> threading.Thread:
+def _parse_response(raw: bytes) -> tuple[int, dict, bytes]:
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise ValueError("incomplete HTTP response")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        body = body[: int(headers["content-length"])]
+    elif "chunked" in headers.get("transfer-encoding", "").lower():
+        body = _dechunk(body)
+    return status, headers, body
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = []
+    while data:
+        size_line, _, rest = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out.append(rest[:size])
+        data = rest[size + 2 :]
+    return b"".join(out)
+
+
+def pump_events(api: ExtensionsApi, deliver):
     """Poll event/next on a daemon thread and hand each event (or failure) to deliver().
 
     The thread calls next again at once after INVOKE, so pscache never holds the
@@ -102,6 +143,8 @@ def pump_events(api: ExtensionsApi, deliver) -> threading.Thread:
             deliver(event)
             if str(event.get("eventType", "")).upper() == "SHUTDOWN":
                 return
+
+    import threading
 
     thread = threading.Thread(target=run, name="extensions-api", daemon=True)
     thread.start()

@@ -1,43 +1,40 @@
-"""Loopback sockets, bound before register, and the uvicorn server that serves them.
+"""Loopback sockets, bound before register.
 
 Binding first means function init code, which Lambda starts right after every
 extension has registered, always finds the port open: connections wait in the
-backlog until the server starts accepting.
+backlog until the server starts accepting. Built on the builtin _socket module
+because this runs on the cold-start path, before the socket module is needed.
 """
 
 from __future__ import annotations
 
-import asyncio
+import _socket
 import errno
-import logging
-import socket
 
-from app import log
-
-LOOPBACK = (("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6))
+LOOPBACK = (("127.0.0.1", _socket.AF_INET), ("::1", _socket.AF_INET6))
 
 
-def bind(port: int) -> list[socket.socket]:
+def bind(port: int) -> list:
     """Listen on 127.0.0.1 and, where the host has it, ::1. Never on other interfaces."""
     sockets = []
     for host, family in LOOPBACK:
         try:
             # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when their
             # proto says TCP, and without it keep-alive responses stall 40 ms on delayed ACKs.
-            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            sock = _socket.socket(family, _socket.SOCK_STREAM, _socket.IPPROTO_TCP)
         except OSError:
             continue  # no IPv6 in this kernel
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+            if family == _socket.AF_INET6:
+                sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
             sock.bind((host, port))
             sock.listen(1024)
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
             # ::1 may simply not exist (IPv6 disabled); 127.0.0.1 must work.
-            if family == socket.AF_INET6 and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+            if family == _socket.AF_INET6 and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
                 continue
             for opened in sockets:
                 opened.close()
@@ -46,70 +43,8 @@ def bind(port: int) -> list[socket.socket]:
     return sockets
 
 
-class _ToLog(logging.Handler):
-    """uvicorn reports protocol problems through logging; keep them on our one-line format."""
+def adopt(raw_sockets: list) -> list:
+    """Wrap the bound _socket objects as socket.socket, which asyncio needs (accept(), etc.)."""
+    import socket
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
-            return  # a request we cut at the shutdown deadline; already counted in stop()
-        text = record.getMessage()
-        (log.error if record.levelno >= logging.ERROR else log.warn)(f"http: {text}")
-
-
-class HttpServer:
-    def __init__(self, app, sockets: list[socket.socket]):
-        import uvicorn
-        from uvicorn.protocols.http.h11_impl import H11Protocol
-
-        uv_logger = logging.getLogger("uvicorn.error")
-        uv_logger.handlers[:] = [_ToLog()]
-        uv_logger.setLevel(logging.WARNING)
-        uv_logger.propagate = False
-        self.sockets = sockets
-        self.config = uvicorn.Config(
-            app=app,  # the object, not "module:app": a compiled build has no import strings
-            http=H11Protocol,  # a class, not a string: nothing for a compiled build to resolve
-            ws="none",
-            lifespan="off",
-            interface="asgi3",
-            loop="none",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-        )
-        self.config.load()
-        self.server = uvicorn.Server(self.config)
-        self._ticker: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        self.server.lifespan = self.config.lifespan_class(self.config)
-        await self.server.startup(sockets=self.sockets)
-        self._ticker = asyncio.create_task(self._tick())
-
-    async def _tick(self) -> None:
-        # uvicorn refreshes its Date header from its own main loop, which we do not run.
-        while True:
-            await self.server.on_tick(0)
-            await asyncio.sleep(1)
-
-    async def stop(self, budget_s: float) -> None:
-        """Stop accepting, let in-flight requests finish within budget_s, then cut the rest."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(budget_s, 0.0)
-        if self._ticker:
-            self._ticker.cancel()
-        for server in self.server.servers:
-            server.close()
-        state = self.server.server_state
-        # Idle keep-alive connections close now; busy ones right after their response.
-        for connection in list(state.connections):
-            connection.shutdown()
-        while (state.tasks or state.connections) and loop.time() < deadline:
-            await asyncio.sleep(0.005)
-        for task in list(state.tasks):
-            task.cancel()
-        for connection in list(state.connections):
-            connection.transport.close()
-        left = [t for t in state.tasks if not t.done()]
-        if left:
-            log.warn(f"cut {len(left)} request(s) still running at the shutdown deadline")
+    return [socket.socket(s.family, s.type, s.proto, fileno=s.detach()) for s in raw_sockets]

@@ -13,6 +13,7 @@ import sys
 
 from app import __version__, config, log
 from app.lifecycle import ExtensionsApi, LifecycleError, events_for, pump_events, remaining_seconds
+from app.listener import adopt, bind
 
 # Kept back from the SHUTDOWN deadline for closing clients and interpreter exit.
 SHUTDOWN_MARGIN_S = 0.15
@@ -43,8 +44,6 @@ def main() -> int:
         return _fail_init(api, name, config.init_type(env), "Extension.ConfigInvalid", f"invalid configuration: {exc}")
     log.set_level(settings.log_level)
     try:
-        from app.listener import bind
-
         sockets = bind(settings.port)
     except OSError as exc:
         return _fail_init(api, name, settings.init_type, "Extension.ListenFailed", str(exc))
@@ -91,7 +90,7 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) 
 
     try:
         from app.cache import Cache
-        from app.listener import HttpServer
+        from app.serving import HttpServer
         from app.server import create_app
         from app.upstream import Upstream
 
@@ -99,7 +98,7 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) 
         # SnapStart: nothing fetched during INIT may end up in the snapshot.
         cache.storing = settings.init_type != config.SNAP_START
         upstream = Upstream(settings)
-        server = HttpServer(create_app(settings, cache, upstream), sockets)
+        server = HttpServer(create_app(settings, cache, upstream), adopt(sockets))
         await server.start()
     except Exception as exc:
         return _fail_init(

@@ -1,0 +1,77 @@
+"""The uvicorn server on pscache's pre-bound sockets, with a shutdown that fits Lambda's deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from app import log
+
+
+class _ToLog(logging.Handler):
+    """uvicorn reports protocol problems through logging; keep them on our one-line format."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            return  # a request we cut at the shutdown deadline; already counted in stop()
+        text = record.getMessage()
+        (log.error if record.levelno >= logging.ERROR else log.warn)(f"http: {text}")
+
+
+class HttpServer:
+    def __init__(self, app, sockets: list):
+        import uvicorn
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        uv_logger = logging.getLogger("uvicorn.error")
+        uv_logger.handlers[:] = [_ToLog()]
+        uv_logger.setLevel(logging.WARNING)
+        uv_logger.propagate = False
+        self.sockets = sockets
+        self.config = uvicorn.Config(
+            app=app,  # the object, not "module:app": a compiled build has no import strings
+            http=H11Protocol,  # a class, not a string: nothing for a compiled build to resolve
+            ws="none",
+            lifespan="off",
+            interface="asgi3",
+            loop="none",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+        )
+        self.config.load()
+        self.server = uvicorn.Server(self.config)
+        self._ticker: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.server.lifespan = self.config.lifespan_class(self.config)
+        await self.server.startup(sockets=self.sockets)
+        self._ticker = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        # uvicorn refreshes its Date header from its own main loop, which we do not run.
+        while True:
+            await self.server.on_tick(0)
+            await asyncio.sleep(1)
+
+    async def stop(self, budget_s: float) -> None:
+        """Stop accepting, let in-flight requests finish within budget_s, then cut the rest."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(budget_s, 0.0)
+        if self._ticker:
+            self._ticker.cancel()
+        for server in self.server.servers:
+            server.close()
+        state = self.server.server_state
+        # Idle keep-alive connections close now; busy ones right after their response.
+        for connection in list(state.connections):
+            connection.shutdown()
+        while (state.tasks or state.connections) and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        for task in list(state.tasks):
+            task.cancel()
+        for connection in list(state.connections):
+            connection.transport.close()
+        left = [t for t in state.tasks if not t.done()]
+        if left:
+            log.warn(f"cut {len(left)} request(s) still running at the shutdown deadline")
