@@ -32,8 +32,8 @@ class ExtensionsApi:
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         head += f"Content-Length: {len(body)}\r\n\r\n"
         try:
-            family, kind, proto, _, address = _socket.getaddrinfo(self.host, self.port, 0, _socket.SOCK_STREAM)[0]
-            sock = _socket.socket(family, kind, proto)
+            family, address = self._address()
+            sock = _socket.socket(family, _socket.SOCK_STREAM, _socket.IPPROTO_TCP)
             try:
                 sock.connect(address)
                 sock.sendall(head.encode("latin-1") + body)
@@ -46,6 +46,18 @@ class ExtensionsApi:
             return _parse_response(b"".join(chunks))
         except (OSError, ValueError) as exc:
             raise LifecycleError(f"{method} {path}: {exc}") from None
+
+    def _address(self) -> tuple[int, tuple]:
+        # An IP literal (what Lambda gives) skips getaddrinfo, whose idna codec would load
+        # unicodedata on the cold-start path; a host name still resolves.
+        for family in (_socket.AF_INET, _socket.AF_INET6):
+            try:
+                _socket.inet_pton(family, self.host)
+                return family, (self.host, self.port)
+            except OSError:
+                continue
+        family, _, _, _, address = _socket.getaddrinfo(self.host, self.port, 0, _socket.SOCK_STREAM)[0]
+        return family, address
 
     def register(self, name: str, events: list[str]) -> None:
         body = ('{"events":[' + ",".join(f'"{e}"' for e in events) + "]}").encode()
