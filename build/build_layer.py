@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""Build the pscache Lambda layer zip: venv -> prune -> Nuitka -> layer tree -> gates -> reproducible zip.
+
+The one build script for both paths: Dockerfile.build (manylinux2014, --glibc-max 2.26, the release) and
+`scripts/build-layer --native` (this host; glibc ceiling = host glibc, for development and functional CI).
+Stdlib only; run it with the Python 3.12 that the layer should embed.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import stat
+import string
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+import gate  # noqa: E402  (lives next to this file)
+import trim_botocore  # noqa: E402
+
+OPTIONS_FILE = HERE / "nuitka-options.txt"
+REQUIREMENTS = [HERE / "requirements-layer.txt", HERE / "requirements-build.txt"]
+KEEP_FILE = HERE / "botocore-data-keep.txt"
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # earliest DOS time: fixed so the zip is byte-for-byte reproducible
+
+# Extension modules Nuitka ships although pscache never imports them; --noinclude-dlls cannot drop extension
+# modules, so they are deleted from the dist. Importing one raises ImportError (a codec lookup: LookupError).
+DIST_DROP = {
+    "_codecs_*.so": "CJK codecs: every 'encodings' submodule is a start-up module for Nuitka; AWS sends UTF-8",
+    "_multibytecodec.so": "only used by the CJK codecs",
+    "mmap.so": "multiprocessing.heap only; pscache never starts processes",
+    "_posixshmem.so": "multiprocessing.shared_memory/resource_tracker only",
+}
+
+LAUNCHER = """#!/bin/sh
+# pscache layer launcher. Lambda runs /opt/extensions/pscache; the compiled dist is /opt/pscache.
+# Resolved relative to this file so an unpacked zip runs anywhere (tests); exec keeps the PID for signals.
+case "$0" in */*) d=${0%/*} ;; *) d=$(dirname "$(command -v "$0")") ;; esac
+# Lambda requires the registered name to equal this file's name.
+PSCACHE_EXTENSION_NAME=${PSCACHE_EXTENSION_NAME:-${0##*/}}
+export PSCACHE_EXTENSION_NAME
+exec "$d/../pscache/pscache" "$@"
+"""
+
+
+def log(msg: str) -> None:
+    print(f"[build_layer] {msg}", flush=True)
+
+
+def run(cmd: list[str], **kw) -> None:
+    log("$ " + " ".join(cmd))
+    subprocess.run(cmd, check=True, **kw)
+
+
+def host_arch() -> str:
+    m = platform.machine()
+    return {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(m.lower()) or \
+        sys.exit(f"unsupported machine {m!r}")
+
+
+def parse_options(path: Path, values: dict[str, str]) -> list[str]:
+    """One option a line; '#' lines and trailing '  # ...' are comments; ${NAME} placeholders are filled in."""
+    opts = []
+    for n, raw in enumerate(path.read_text().splitlines(), 1):
+        line = re.sub(r"\s+#.*$", "", raw).strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            opts.append(string.Template(line).substitute(values))
+        except (KeyError, ValueError) as exc:
+            sys.exit(f"{path}:{n}: unknown placeholder in {raw!r} ({exc})")
+    return opts
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def make_venv(python: str, venv: Path, reuse: bool) -> Path:
+    stamp = venv / ".pscache-requirements.sha256"
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in REQUIREMENTS) + python.encode()).hexdigest()
+    if reuse and stamp.is_file() and stamp.read_text() == digest:
+        log(f"reusing venv {venv} (requirements unchanged)")
+        return venv_python(venv)
+    if venv.exists():
+        shutil.rmtree(venv)
+    run([python, "-m", "venv", str(venv)])
+    py = str(venv_python(venv))
+    # --no-deps: the pins are the complete closure; pip check below proves it. Wheels only for runtime deps
+    # (nothing compiled from source ends up in the layer); Nuitka itself is an sdist.
+    pip = [py, "-m", "pip", "--disable-pip-version-check", "install", "--quiet", "--no-input", "--no-deps"]
+    run(pip + ["--only-binary=:all:", "-r", str(REQUIREMENTS[0])])
+    run(pip + ["-r", str(REQUIREMENTS[1])])
+    run([py, "-m", "pip", "check"])
+    stamp.write_text(digest)
+    return Path(py)
+
+
+def site_packages(py: Path) -> Path:
+    out = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    return Path(out)
+
+
+def prune_venv(sp: Path, keep: list[tuple[str, bool]]) -> None:
+    """Cut botocore/data to the keep list and drop boto3's resource models (pscache uses clients only)."""
+    import fnmatch
+    data = sp / "botocore" / "data"
+    removed = 0
+    for p in sorted(data.rglob("*"), reverse=True):
+        rel = p.relative_to(data).as_posix()
+        if p.is_file() and not any(fnmatch.fnmatchcase(rel, pat) for pat, _ in keep):
+            p.unlink()
+            removed += 1
+        elif p.is_dir() and not any(p.iterdir()):
+            p.rmdir()
+    r = gate.check_botocore_data(data, keep)
+    if not r.ok:
+        sys.exit("botocore data prune failed:\n" + "\n".join(r.errors))
+    for name, (before, after) in trim_botocore.trim(data).items():
+        log(f"trimmed botocore/data/{name}: {before:,} -> {after:,} bytes")
+    boto3_data = sp / "boto3" / "data"
+    if boto3_data.is_dir():
+        shutil.rmtree(boto3_data)
+    log(f"pruned botocore/data: removed {removed} files, kept {sum(1 for _ in data.rglob('*') if _.is_file())}")
+
+
+def strip_elves(paths, skip: set[Path] = frozenset()) -> int:
+    """strip --strip-unneeded: Nuitka strips only its own binary; wheels and libpython ship symbols."""
+    strip = shutil.which("strip")
+    if not strip:
+        log("warning: no 'strip' on PATH, .so files stay unstripped")
+        return 0
+    saved = 0
+    for p in paths:
+        if p in skip or p.is_symlink() or not p.is_file() or not gate.is_elf(p):
+            continue
+        before = p.stat().st_size
+        mode = stat.S_IMODE(p.stat().st_mode)
+        p.chmod(mode | stat.S_IWUSR)
+        subprocess.run([strip, "--strip-unneeded", str(p)], check=True)
+        p.chmod(mode)
+        saved += before - p.stat().st_size
+    return saved
+
+
+def run_nuitka(py: Path, source: Path, out: Path, args: argparse.Namespace) -> tuple[Path, Path, float]:
+    nuitka_dir = out / "nuitka"
+    if nuitka_dir.exists():
+        shutil.rmtree(nuitka_dir)
+    nuitka_dir.mkdir(parents=True)
+    report = nuitka_dir / "compilation-report.xml"
+    opts = parse_options(OPTIONS_FILE, {
+        "OUT_DIR": str(nuitka_dir), "REPORT": str(report), "JOBS": str(args.jobs),
+        "STATIC_LIBPYTHON": args.static_libpython, "MAIN": str(source / "app"),
+    })
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # only the build venv may feed the compilation
+    if shutil.which("ccache", path=env.get("PATH")):
+        log("ccache found on PATH: Nuitka will use it")
+    if args.cache_dir:
+        env["NUITKA_CACHE_DIR"] = str(Path(args.cache_dir).resolve())
+    log("NUITKA_CACHE_DIR=" + env.get("NUITKA_CACHE_DIR", "(Nuitka default, ~/.cache/Nuitka)"))
+    t0 = time.monotonic()
+    # cwd=source so the 'app' package resolves exactly as 'python -m app' does from the repo root.
+    run([str(py), "-m", "nuitka", *opts], cwd=source, env=env)
+    took = time.monotonic() - t0
+    dists = [d for d in nuitka_dir.iterdir() if d.is_dir() and (d / "pscache").is_file()]
+    if len(dists) != 1:
+        sys.exit(f"expected one dist folder holding 'pscache' in {nuitka_dir}, found {dists}")
+    return dists[0], report, took
+
+
+def drop_unused(dist: Path) -> None:
+    import fnmatch
+    for p in sorted(dist.iterdir()):
+        for pattern, why in DIST_DROP.items():
+            if p.is_file() and fnmatch.fnmatchcase(p.name, pattern):
+                log(f"dropping {p.name} ({p.stat().st_size:,} bytes): {why}")
+                p.unlink()
+                break
+
+
+def assemble(dist: Path, layer: Path) -> None:
+    if layer.exists():
+        shutil.rmtree(layer)
+    links = [p for p in dist.rglob("*") if p.is_symlink()]
+    if links:
+        sys.exit("symlinks in the Nuitka dist (layers must hold regular files only): " +
+                 ", ".join(str(p.relative_to(dist)) for p in links))
+    (layer / "extensions").mkdir(parents=True)
+    shutil.copytree(dist, layer / "pscache", symlinks=True)
+    (layer / "extensions" / "pscache").write_text(LAUNCHER)
+    for p in [layer, *layer.rglob("*")]:
+        if p.is_dir():
+            p.chmod(0o755)
+        else:
+            executable = p.stat().st_mode & 0o111 or p == layer / "extensions" / "pscache"
+            p.chmod(0o755 if executable else 0o644)
+
+
+def write_zip(layer: Path, zip_path: Path) -> None:
+    """Sorted entries, fixed times, Unix attributes only: the same tree gives the same bytes."""
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = zip_path.with_suffix(".zip.tmp")
+    entries = sorted(p.relative_to(layer).as_posix() + ("/" if p.is_dir() else "") for p in layer.rglob("*"))
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for name in entries:
+            p = layer / name
+            zi = zipfile.ZipInfo(name, ZIP_EPOCH)
+            zi.create_system = 3  # Unix, so unzip and Lambda honour the mode bits
+            if name.endswith("/"):
+                zi.external_attr = (stat.S_IFDIR | 0o755) << 16 | 0x10
+                z.writestr(zi, b"")
+            else:
+                mode = 0o755 if p.stat().st_mode & 0o111 else 0o644
+                zi.external_attr = (stat.S_IFREG | mode) << 16
+                zi.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(zi, p.read_bytes(), compresslevel=9)
+    tmp.replace(zip_path)
+
+
+def size_summary(layer: Path, zip_path: Path) -> dict:
+    files = [(p.stat().st_size, p.relative_to(layer).as_posix()) for p in layer.rglob("*") if p.is_file()]
+    total = sum(s for s, _ in files)
+    groups: dict[str, int] = {}
+    for s, n in files:
+        parts = n.split("/")
+        key = "/".join(parts[:2]) if len(parts) > 2 else n
+        groups[key] = groups.get(key, 0) + s
+    zbytes = zip_path.stat().st_size
+    print(f"\nzip:      {zbytes:>12,} bytes  {zip_path}")
+    print(f"unzipped: {total:>12,} bytes  ({len(files)} files)")
+    print(f"sha256:   {hashlib.sha256(zip_path.read_bytes()).hexdigest()}")
+    print("largest files:")
+    for s, n in sorted(files, reverse=True)[:15]:
+        print(f"  {s:>12,}  {n}")
+    print("by folder:")
+    for n, s in sorted(groups.items(), key=lambda kv: -kv[1])[:10]:
+        print(f"  {s:>12,}  {n}")
+    return {"zip_bytes": zbytes, "unzipped_bytes": total, "files": len(files)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--native", action="store_true",
+                    help="development build on this host: glibc ceiling = host glibc instead of 2.26")
+    ap.add_argument("--glibc-max", default=None, help="highest GLIBC_ symbol version allowed (default 2.26)")
+    ap.add_argument("--python", default=sys.executable, help="Python 3.12 to build the venv from (default: this one)")
+    ap.add_argument("--source", default=str(REPO), help="folder holding the 'app' package (default: repo root)")
+    ap.add_argument("--out", default=str(REPO / "build" / "out"), help="intermediates (venv, Nuitka output, layer)")
+    ap.add_argument("--dist", default=str(REPO / "dist"), help="where the zip goes")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="C compile jobs (default 2)")
+    ap.add_argument("--static-libpython", choices=("auto", "yes", "no"), default="auto",
+                    help="'yes' in manylinux (its CPython has no libpython.so)")
+    ap.add_argument("--cache-dir", default=os.environ.get("NUITKA_CACHE_DIR"),
+                    help="Nuitka cache (also ccache's, unless CCACHE_DIR is set); default $NUITKA_CACHE_DIR")
+    ap.add_argument("--reuse-venv", action="store_true", help="keep the build venv if its requirements are unchanged")
+    ap.add_argument("--report-copy", default=str(HERE / "compilation-report.xml"),
+                    help="copy of Nuitka's report for inspection (gitignored)")
+    a = ap.parse_args(argv)
+
+    if a.native and a.glibc_max:
+        ap.error("--native sets the glibc ceiling to the host's; do not combine with --glibc-max")
+    ceiling = gate.host_glibc() if a.native else tuple(int(x) for x in (a.glibc_max or "2.26").split("."))
+    arch = host_arch()  # Nuitka cannot cross-compile: the arch is the host's
+    out, source = Path(a.out).resolve(), Path(a.source).resolve()
+    zip_path = Path(a.dist).resolve() / f"pscache-layer-{arch}.zip"
+    if not (source / "app" / "__main__.py").is_file():
+        sys.exit(f"{source}/app/__main__.py not found (--source must hold the 'app' package)")
+    ver = subprocess.run([a.python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    if ver != "3.12":
+        sys.exit(f"{a.python} is Python {ver}; requirements-layer.txt is pinned for 3.12")
+    log(f"arch={arch} glibc ceiling={gate.fmt_version(ceiling)} python={a.python} source={source} out={out}")
+    out.mkdir(parents=True, exist_ok=True)
+    if zip_path.exists():
+        zip_path.unlink()  # a failed build must not leave an older zip that looks current
+    times = {}
+
+    t = time.monotonic()
+    py = make_venv(a.python, out / "venv", a.reuse_venv)
+    sp = site_packages(py)
+    keep = gate.load_keep_patterns(KEEP_FILE)
+    prune_venv(sp, keep)
+    saved = strip_elves(sorted(sp.rglob("*.so*")))
+    log(f"stripped venv .so files: -{saved:,} bytes")
+    times["venv"] = time.monotonic() - t
+
+    dist, report, times["nuitka"] = run_nuitka(py, source, out, a)
+    # Extension modules and libraries copied from the base Python (lib-dynload, libssl...) keep their symbols.
+    drop_unused(dist)
+    saved = strip_elves(sorted(dist.rglob("*")), skip={dist / "pscache"})
+    log(f"stripped dist ELF files: -{saved:,} bytes")
+    if a.report_copy:
+        shutil.copyfile(report, a.report_copy)
+
+    layer = out / "layer"
+    assemble(dist, layer)
+    r = gate.check_elf(layer, ceiling, arch)
+    gate.check_content(layer, keep, report, r)
+    print(gate.format_summary(r, ceiling))
+    if not r.ok:
+        log(f"gate failed; layer tree left in {layer} for inspection, no zip written")
+        return 1
+    write_zip(layer, zip_path)
+    sizes = size_summary(layer, zip_path)
+    worst = max((i.max_version("GLIBC_") or () for i in r.elf), default=())
+    info = {"arch": arch, "glibc_ceiling": gate.fmt_version(ceiling), "glibc_max_needed": gate.fmt_version(worst),
+            "python": a.python, "nuitka_options": str(OPTIONS_FILE.relative_to(REPO)),
+            "seconds": {k: round(v, 1) for k, v in times.items()}, **sizes}
+    (out / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
+    print(f"times: venv+prune {times['venv']:.0f}s, nuitka {times['nuitka']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

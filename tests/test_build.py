@@ -1,0 +1,101 @@
+"""The layer build's own pieces: botocore data trimming and the publish command."""
+
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import botocore
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
+
+from harness import ROOT
+
+sys.path.insert(0, str(ROOT / "build"))
+import trim_botocore  # noqa: E402
+
+DATA = Path(botocore.__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def trimmed(tmp_path_factory):
+    """The botocore data the layer ships, trimmed as build_layer.py trims it."""
+    out = tmp_path_factory.mktemp("botocore-data")
+    for name in ("endpoints.json", "partitions.json", "_retry.json", "sdk-default-configuration.json"):
+        shutil.copy(DATA / name, out / name)
+    for service in ("ssm", "secretsmanager", "sts"):
+        shutil.copytree(DATA / service, out / service)
+    sizes = trim_botocore.trim(out)
+    return out, sizes
+
+
+def test_trim_keeps_only_what_pscache_calls(trimmed):
+    out, sizes = trimmed
+    endpoints = json.loads((out / "endpoints.json").read_text())
+    services = {s for p in endpoints["partitions"] for s in p["services"]}
+    assert services == {"ssm", "secretsmanager", "sts"}
+    (ssm_model,) = (out / "ssm").glob("*/service-2.json.gz")
+    model = json.loads(gzip.decompress(ssm_model.read_bytes()))
+    assert list(model["operations"]) == ["GetParameter"]
+    assert {"ParameterNotFound", "ParameterVersionNotFound", "GetParameterRequest", "Parameter"} <= set(model["shapes"])
+    assert all(after < before / 10 for before, after in sizes.values())
+
+
+def test_trimmed_data_still_serves_both_calls_and_their_errors(trimmed, moto, aws):
+    out, _ = trimmed
+    session = botocore.session.get_session()
+    session.get_component("data_loader").search_paths.insert(0, str(out))
+    kw = dict(region_name="us-east-1", endpoint_url=moto, aws_access_key_id="testing", aws_secret_access_key="testing")
+    ssm = session.create_client("ssm", **kw)
+    assert ssm.get_parameter(Name="/pscache/string:1")["Parameter"]["Value"] == "value-v1"
+    assert ssm.get_parameter(Name="/pscache/secure", WithDecryption=True)["Parameter"]["Value"] == "secure-value"
+    with pytest.raises(ClientError) as info:
+        ssm.get_parameter(Name="/pscache/nope")
+    assert info.value.response["Error"]["Code"] == "ParameterNotFound"
+    sm = session.create_client("secretsmanager", **kw)
+    assert sm.get_secret_value(SecretId="pscache/secret", VersionStage="AWSPREVIOUS")["VersionStages"] == ["AWSPREVIOUS"]
+    assert not hasattr(ssm, "put_parameter")  # the rest of the API is gone, as intended
+
+
+def test_trim_refuses_a_model_without_the_operation():
+    with pytest.raises(ValueError):
+        trim_botocore.trim_model({"operations": {}, "shapes": {}}, ["GetParameter"])
+
+
+def _zip(path: Path, files: dict[str, Path]) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        for name, source in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o755 << 16
+            z.writestr(info, source.read_bytes())
+    return path
+
+
+def test_publish_dry_run_prints_the_exact_command(tmp_path):
+    launcher = tmp_path / "launcher"
+    launcher.write_text("#!/bin/sh\n")
+    zip_path = _zip(tmp_path / "pscache-layer-arm64.zip", {"extensions/pscache": launcher})
+    out = subprocess.run(
+        [str(ROOT / "scripts/publish-layer"), "--zip", str(zip_path), "--region", "eu-west-1", "--dry-run", "--skip-gate"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    command = out.stdout.strip()
+    assert command.startswith("aws lambda publish-layer-version --layer-name pscache-arm64 ")
+    for part in ("--license-info Apache-2.0", f"--zip-file fileb://{zip_path}", "--compatible-architectures arm64",
+                 "--compatible-runtimes provided.al2023 provided.al2", "--query LayerVersionArn --output text",
+                 "--region eu-west-1"):
+        assert part in command
+    assert "\n" not in command
+
+
+def test_publish_refuses_a_zip_that_needs_a_newer_glibc(tmp_path):
+    # This host's own binaries need a glibc newer than Amazon Linux 2's 2.26.
+    zip_path = _zip(tmp_path / "pscache-layer-x86_64.zip", {"extensions/pscache": Path(shutil.which("ls"))})
+    out = subprocess.run([str(ROOT / "scripts/publish-layer"), "--zip", str(zip_path), "--dry-run"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "gate" in out.stderr
