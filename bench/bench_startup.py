@@ -34,25 +34,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 import boto3  # noqa: E402
 
 from fault_proxy import FaultProxy  # noqa: E402
-from harness import free_port, http_get  # noqa: E402
+from harness import free_port, http_get, python_extensions_dir, start_moto, wait_until_serving  # noqa: E402
 from lambda_emulator import LambdaEmulator  # noqa: E402
 
 TOKEN = "bench-token"
 PARAM = "/systemsmanager/parameters/get?name=%2Fbench%2Fparam"
 SECRET = "/secretsmanager/get?secretId=bench%2Fsecret"
-
-
-def python_extensions(work: Path) -> Path:
-    folder = work / "python-ext"
-    folder.mkdir(exist_ok=True)
-    launcher = folder / "pscache"
-    launcher.write_text(
-        "#!/bin/sh\n"
-        'export PSCACHE_EXTENSION_NAME="$(basename "$0")"\n'
-        f'cd "{ROOT}"\nexec "{sys.executable}" -m app "$@"\n'
-    )
-    launcher.chmod(0o755)
-    return folder
 
 
 def base_env(endpoint: str, port: int) -> dict[str, str]:
@@ -107,15 +94,7 @@ def serving_run(ext_dir: Path, endpoint: str, wrk_seconds: int) -> dict[str, flo
     env = base_env(endpoint, port)
     proc = subprocess.Popen([str(ext_dir / "pscache")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                http_get(port, "/", token=None, timeout=5)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
+        wait_until_serving(port, proc)
         assert http_get(port, PARAM, token=TOKEN).status == 200
         assert http_get(port, SECRET, token=TOKEN).status == 200
         status = dict(line.split(":", 1) for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines())
@@ -150,18 +129,7 @@ def layer_sizes(zip_path: Path | None, layer_dir: Path) -> dict[str, float]:
 
 
 def start_local_aws(work: Path) -> tuple[subprocess.Popen, FaultProxy]:
-    port = free_port()
-    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            http_get(port, "/moto-api/", token=None, timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    moto, port = start_moto()
     kw = dict(region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="b", aws_secret_access_key="b")
     boto3.client("ssm", **kw).put_parameter(Name="/bench/param", Value="v" * 64, Type="String")
     boto3.client("secretsmanager", **kw).create_secret(Name="bench/secret", SecretString="s" * 64)
@@ -178,7 +146,7 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="pscache-bench-"))
-    candidates = {"binary": Path(args.layer) / "extensions", "python -m app": python_extensions(work)}
+    candidates = {"binary": Path(args.layer) / "extensions", "python -m app": python_extensions_dir(work / "python-ext")}
     moto, proxy = start_local_aws(work)
     runs: dict[str, list[dict]] = {name: [] for name in candidates}
     try:

@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,25 +25,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 import boto3  # noqa: E402
 
 from fault_proxy import FaultProxy  # noqa: E402
-from harness import extensions_dir, free_port, http_get  # noqa: E402
+from harness import extensions_dir, free_port, start_moto  # noqa: E402
 from lambda_emulator import LambdaEmulator  # noqa: E402
 
 TOKEN = "demo-session-token"
-
-
-def start_moto() -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            http_get(port, "/moto-api/", token=None, timeout=2)
-            return proc, port
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("moto_server did not start")
-            time.sleep(0.1)
 
 
 def seed(endpoint: str) -> None:

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import boto3
 import pytest
 
 from fault_proxy import FaultProxy
-from harness import TOKEN, LocalExtension, free_port, http_get
+from harness import TOKEN, LocalExtension, start_moto
 
 
 REGION = "us-east-1"
@@ -24,20 +20,8 @@ BINARY = b"\x00\x01\x02binary\xff\xfe"
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory):
     """moto_server in its own process on a loopback port."""
-    port = free_port()
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            http_get(port, "/moto-api/", token=None, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("moto_server did not start")
-            time.sleep(0.1)
+    proc, port = start_moto(log)
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)

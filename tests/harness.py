@@ -42,7 +42,11 @@ def extensions_dir(tmp_path: Path) -> Path:
         folder = Path(layer) / "extensions"
         assert (folder / "pscache").is_file(), f"PSCACHE_TEST_LAYER={layer} has no extensions/pscache"
         return folder
-    folder = tmp_path / "extensions"
+    return python_extensions_dir(tmp_path / "extensions")
+
+
+def python_extensions_dir(folder: Path) -> Path:
+    """An extensions folder whose pscache execs `python -m app` with this interpreter."""
     folder.mkdir(exist_ok=True)
     launcher = folder / "pscache"
     launcher.write_text(
@@ -92,17 +96,31 @@ def http_get(
         conn.close()
 
 
-def wait_until_serving(port: int, proc: subprocess.Popen | None = None, timeout: float = 30) -> None:
+def wait_until_serving(port: int, proc: subprocess.Popen | None = None, timeout: float = 30, path: str = "/") -> None:
+    """Poll until anything answers HTTP on the port (any status)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"pscache exited early with {proc.returncode}")
+            raise RuntimeError(f"{proc.args} exited early with {proc.returncode}")
         try:
-            http_get(port, "/", token=None, timeout=2)
+            http_get(port, path, token=None, timeout=2)
             return
         except OSError:
             time.sleep(0.02)
-    raise TimeoutError(f"pscache did not serve on port {port} within {timeout}s")
+    raise TimeoutError(f"nothing served on port {port} within {timeout}s")
+
+
+def start_moto(log=subprocess.DEVNULL) -> tuple[subprocess.Popen, int]:
+    """moto in server mode, in its own process on a free loopback port: the local AWS."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until_serving(port, proc, timeout=60, path="/moto-api/")
+    except Exception:
+        proc.kill()
+        raise
+    return proc, port
 
 
 class LocalExtension:
