@@ -112,6 +112,8 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) 
         loop.add_signal_handler(sig, events.put_nowait, {"eventType": "_SIGNAL", "signal": sig.name})
     if api is not None:
         pump_events(api, lambda event: loop.call_soon_threadsafe(events.put_nowait, event))
+    # After next is on its way: the SDK import then overlaps the function's init instead of extending INIT.
+    loop.call_soon(upstream.preload)
 
     code, budget = 0, SIGNAL_DRAIN_S
     while True:

@@ -2,6 +2,9 @@
 
 One client per service, created on first use and then reused: a client costs
 a model parse and several MB, and a function may only ever use one store.
+aioboto3 itself (~200 ms, ~18 MB with aiohttp and botocore) is imported by
+preload(), which main runs only after pscache has called event/next, so it
+never lengthens Lambda's INIT phase; a request that comes first imports it.
 Region, credentials and endpoints come from botocore's standard configuration
 (AWS_REGION, the credential chain incl. container credentials, AWS_ENDPOINT_URL
 and AWS_ENDPOINT_URL_<SERVICE>), so the same code talks to AWS or a local stack.
@@ -12,18 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 from contextlib import AsyncExitStack
-
-import aioboto3
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    NoCredentialsError,
-    NoRegionError,
-    ParamValidationError,
-    ReadTimeoutError,
-)
 
 from app import __version__, log
 from app.config import Settings
@@ -59,15 +50,24 @@ def status_for(code: str, upstream_status: int) -> int:
 class Upstream:
     def __init__(self, settings: Settings):
         self._settings = settings
-        self._session = aioboto3.Session(
-            # botocore reads only AWS_DEFAULT_REGION; Lambda sets both, containers often only AWS_REGION.
-            region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-        )
+        self._session = None
         self._stack = AsyncExitStack()  # holds the clients open for the life of the process
         self._clients: dict[str, object] = {}
         self._lock = asyncio.Lock()
 
-    def _config(self, service: str) -> Config:
+    def preload(self) -> None:
+        """Import the AWS SDK and make the session (idempotent, synchronous)."""
+        if self._session is None:
+            import aioboto3
+
+            self._session = aioboto3.Session(
+                # botocore reads only AWS_DEFAULT_REGION; Lambda sets both, containers often only AWS_REGION.
+                region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+            )
+
+    def _config(self, service: str):
+        from botocore.config import Config
+
         timeout_ms = self._settings.timeout_ms_for(service)
         options = dict(
             max_pool_connections=self._settings.max_connections,
@@ -85,6 +85,7 @@ class Upstream:
         if client is not None:
             return client
         async with self._lock:
+            self.preload()
             if service not in self._clients:
                 client = await self._stack.enter_async_context(
                     self._session.client(service, config=self._config(service))
@@ -124,6 +125,16 @@ class Upstream:
 
 
 def _classify(exc: BaseException, service: str, timeout_ms: int) -> ApiError:
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        NoCredentialsError,
+        NoRegionError,
+        ParamValidationError,
+        ReadTimeoutError,
+    )
+
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = error.get("Code") or "UnknownError"
