@@ -60,8 +60,12 @@ class HttpServer:
         deadline = loop.time() + max(budget_s, 0.0)
         if self._ticker:
             self._ticker.cancel()
+        # Accept what already waits in the backlog (closing the listener would reset it), then let
+        # fresh connections read their request: uvicorn treats a connection without one as idle.
+        await asyncio.sleep(0)
         for server in self.server.servers:
             server.close()
+        await asyncio.sleep(0.01)
         state = self.server.server_state
         # Idle keep-alive connections close now; busy ones right after their response.
         for connection in list(state.connections):

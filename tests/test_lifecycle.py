@@ -139,6 +139,20 @@ def test_shutdown_finishes_an_in_flight_request(lam, proxy):
     assert result.extensions["pscache"].state == "Exited"
 
 
+def test_request_sent_while_frozen_is_answered_before_shutdown(lam, proxy):
+    """Regression: a connection still in the listen backlog at SHUTDOWN was reset, not served."""
+    emu, port = lam({"PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED": "false"})
+    assert emu.init().ok  # frozen from here on: the kernel queues the connection, nobody accepts it
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("r", http_get(port, SECRET, timeout=10)))
+    t.start()
+    time.sleep(0.3)
+    result = emu.shutdown()  # thaw + SHUTDOWN at once
+    t.join(10)
+    assert got["r"].status == 200 and got["r"].json()["SecretString"] == SECRET_V2
+    assert result.extensions["pscache"].state == "Exited"
+
+
 def test_short_shutdown_budget_still_exits_0_before_the_deadline(lam, proxy):
     emu, port = lam({"PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED": "false"}, freeze=False)
     assert emu.init().ok
