@@ -112,8 +112,11 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) 
         loop.add_signal_handler(sig, events.put_nowait, {"eventType": "_SIGNAL", "signal": sig.name})
     if api is not None:
         pump_events(api, lambda event: loop.call_soon_threadsafe(events.put_nowait, event))
-    # After next is on its way: the SDK import then overlaps the function's init instead of extending INIT.
-    loop.call_soon(upstream.preload)
+    # After next is on its way, on a thread: the SDK import overlaps the function's init instead of
+    # extending INIT, and the loop keeps answering meanwhile.
+    import threading
+
+    threading.Thread(target=upstream.preload, name="sdk-preload", daemon=True).start()
 
     code, budget = 0, SIGNAL_DRAIN_S
     while True:

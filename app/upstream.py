@@ -3,8 +3,8 @@
 One client per service, created on first use and then reused: a client costs
 a model parse and several MB, and a function may only ever use one store.
 aioboto3 itself (~200 ms, ~18 MB with aiohttp and botocore) is imported by
-preload(), which main runs only after pscache has called event/next, so it
-never lengthens Lambda's INIT phase; a request that comes first imports it.
+preload(), which main starts on a thread once pscache has called event/next:
+it never lengthens Lambda's INIT phase and never stalls the event loop.
 Region, credentials and endpoints come from botocore's standard configuration
 (AWS_REGION, the credential chain incl. container credentials, AWS_ENDPOINT_URL
 and AWS_ENDPOINT_URL_<SERVICE>), so the same code talks to AWS or a local stack.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from contextlib import AsyncExitStack
 
 from app import __version__, log
@@ -51,19 +52,22 @@ class Upstream:
     def __init__(self, settings: Settings):
         self._settings = settings
         self._session = None
+        self._preload_lock = threading.Lock()
         self._stack = AsyncExitStack()  # holds the clients open for the life of the process
         self._clients: dict[str, object] = {}
         self._lock = asyncio.Lock()
 
     def preload(self) -> None:
-        """Import the AWS SDK and make the session (idempotent, synchronous)."""
-        if self._session is None:
-            import aioboto3
+        """Import the AWS SDK and make the session. Idempotent and thread-safe: main runs it on a
+        background thread, and the first request runs it too, waiting for that thread if it is mid-way."""
+        with self._preload_lock:
+            if self._session is None:
+                import aioboto3
 
-            self._session = aioboto3.Session(
-                # botocore reads only AWS_DEFAULT_REGION; Lambda sets both, containers often only AWS_REGION.
-                region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-            )
+                self._session = aioboto3.Session(
+                    # botocore reads only AWS_DEFAULT_REGION; Lambda sets both, containers often only AWS_REGION.
+                    region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+                )
 
     def _config(self, service: str):
         from botocore.config import Config
