@@ -40,6 +40,9 @@ def create_app(settings: Settings, cache: Cache, upstream) -> TokenGate:
                 return Response(body, media_type=JSON)
             except ApiError as err:
                 return error_response(err)
+            except Exception as exc:  # a bug of ours: still JSON, never a traceback to the client
+                log.error(f"internal error while serving {request.url.path}: {type(exc).__name__}: {exc}")
+                return error_response(ApiError(500, "InternalFailure", "pscache failed to serve this request"))
 
         return handle
 

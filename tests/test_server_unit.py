@@ -1,0 +1,47 @@
+"""The ASGI app in-process: what a client sees when pscache itself fails."""
+
+import asyncio
+import json
+
+from app import config
+from app.cache import Cache
+from app.server import create_app
+
+
+class BrokenUpstream:
+    async def get_parameter(self, request):
+        raise RuntimeError("boom: bug in pscache")
+
+    async def get_secret(self, request):
+        return {"CreatedDate": object()}  # something render cannot serialise
+
+
+def call(app, path, query=b"", token=b"tok"):
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
+        "headers": [(b"x-aws-parameters-secrets-token", token)], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2773),
+    }
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], dict(start["headers"]), body
+
+
+def test_an_internal_failure_is_a_json_500_without_traceback(capsys):
+    settings = config.load({"AWS_SESSION_TOKEN": "tok"}, argv0="pscache")
+    app = create_app(settings, Cache(10), BrokenUpstream())
+    for path, query in (("/systemsmanager/parameters/get", b"name=x"), ("/secretsmanager/get", b"secretId=y")):
+        status, headers, body = call(app, path, query)
+        assert status == 500 and headers[b"content-type"] == b"application/json"
+        assert json.loads(body) == {"__type": "InternalFailure", "message": "pscache failed to serve this request"}
+        assert b"Traceback" not in body and b"boom" not in body
+    assert capsys.readouterr().out.count(" ERROR internal error while serving") == 2
