@@ -31,6 +31,8 @@ import trim_botocore  # noqa: E402
 OPTIONS_FILE = HERE / "nuitka-options.txt"
 REQUIREMENTS = [HERE / "requirements-layer.txt", HERE / "requirements-build.txt"]
 KEEP_FILE = HERE / "botocore-data-keep.txt"
+STDLIB_FILE = HERE / "stdlib-modules.txt"
+LIB_PACKAGES_FILE = HERE / "lib-packages.txt"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # earliest DOS time: fixed so the zip is byte-for-byte reproducible
 
 # Extension modules Nuitka ships although pscache never imports them; --noinclude-dlls cannot drop extension
@@ -164,6 +166,10 @@ def run_nuitka(py: Path, source: Path, out: Path, args: argparse.Namespace) -> t
         "OUT_DIR": str(nuitka_dir), "REPORT": str(report), "JOBS": str(args.jobs),
         "STATIC_LIBPYTHON": args.static_libpython, "MAIN": str(source / "app"),
     })
+    # Third-party packages are not followed (they ship as .pyc in pscache/lib), but the stdlib they need
+    # must be in the binary.
+    opts[-1:-1] = ["--nofollow-import-to=" + ",".join(gate.read_list(LIB_PACKAGES_FILE))]
+    opts[-1:-1] = [f"--include-module={m}" for m in gate.read_list(STDLIB_FILE)]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # only the build venv may feed the compilation
     if shutil.which("ccache", path=env.get("PATH")):
@@ -179,6 +185,33 @@ def run_nuitka(py: Path, source: Path, out: Path, args: argparse.Namespace) -> t
     if len(dists) != 1:
         sys.exit(f"expected one dist folder holding 'pscache' in {nuitka_dir}, found {dists}")
     return dists[0], report, took
+
+
+def add_packages_lib(sp: Path, dist: Path, packages: list[str]) -> int:
+    """Copy the third-party packages into dist/lib as sourceless .pyc (plus their .so and data files)."""
+    import compileall
+    lib = dist / "lib"
+    lib.mkdir()
+    count = 0
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        # Caches, tests, typing stubs, and the subpackages the gate forbids (boto3.s3, ...: never imported).
+        dotted = Path(folder).relative_to(sp).as_posix().replace("/", ".")
+        return {n for n in names if n in ("__pycache__", "tests", "py.typed") or n.endswith(".pyi")
+                or gate._forbidden(f"{dotted}.{n}")}
+
+    for name in packages:
+        for src in [sp / name, sp / f"{name}.py"] + sorted(sp.glob(f"{name}.cpython-*.so")):
+            if src.is_dir():
+                shutil.copytree(src, lib / name, ignore=ignore)
+            elif src.is_file():
+                shutil.copy2(src, lib / src.name)
+    # optimize=2 matches the binary's no_docstrings/no_asserts; legacy=True puts x.pyc where x.py was.
+    if not compileall.compile_dir(str(lib), quiet=1, legacy=True, optimize=2):
+        sys.exit("compiling the lib packages failed")
+    for py in lib.rglob("*.py"):
+        py.unlink()
+        count += 1
+    return count
 
 
 def drop_unused(dist: Path) -> None:
@@ -300,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     dist, report, times["nuitka"] = run_nuitka(py, source, out, a)
     # Extension modules and libraries copied from the base Python (lib-dynload, libssl...) keep their symbols.
     drop_unused(dist)
+    n = add_packages_lib(sp, dist, gate.read_list(LIB_PACKAGES_FILE))
+    log(f"pscache/lib: {n} modules as .pyc")
     saved = strip_elves(sorted(dist.rglob("*")), skip={dist / "pscache"})
     log(f"stripped dist ELF files: -{saved:,} bytes")
     if a.report_copy:

@@ -293,6 +293,11 @@ def _forbidden(name: str, forbidden=FORBIDDEN_PACKAGES) -> str | None:
     return None
 
 
+def read_list(path: str | os.PathLike) -> list[str]:
+    """Non-empty, non-comment lines of a list file."""
+    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
 def check_content(layer: str | os.PathLike, keep: list[tuple[str, bool]] | None = None,
                   report: str | os.PathLike | None = None, result: GateResult | None = None,
                   forbidden=FORBIDDEN_PACKAGES) -> GateResult:
@@ -327,12 +332,15 @@ def check_content(layer: str | os.PathLike, keep: list[tuple[str, bool]] | None 
     if dist.is_dir():
         for p in _walk(dist):
             parts = p.relative_to(dist).with_suffix("").as_posix().split("/")
+            if parts[0] == "lib":  # the third-party packages shipped as .pyc
+                parts = parts[1:]
             name = ".".join(parts).split(".cpython-")[0]
             hit = _forbidden(name, forbidden)
             if hit:
                 r.errors.append(f"pscache/{p.relative_to(dist).as_posix()}: unexpected package {hit}")
         if keep is not None:
-            check_botocore_data(dist / "botocore" / "data", keep, "pscache/botocore/data", r)
+            data = dist / "lib" / "botocore" / "data"
+            check_botocore_data(data, keep, "pscache/lib/botocore/data", r)
     if report is not None:
         for name, kind in sorted(report_modules(report).items()):
             hit = _forbidden(name, forbidden)

@@ -512,12 +512,12 @@ def test_runtime_subprocess_serves_invocations(emulator, tmp_path):
     # The runtime's first invocation/next closed registration.
     assert_error(register(emu, "late", b"{}"), 403, "Extension.RegistrationClosed")
 
-    res = emu.invoke(payload={"n": 1})
+    res = emu.invoke(payload={"n": 1}, timeout_s=10)  # generous: the machine may be loaded
     assert res.ok, res
     assert res.response["echo"] == {"n": 1} and res.response["requestId"] == res.request_id
     assert res.response["deadlineMs"] == res.event["deadlineMs"] and res.response["handler"] == "index.handler"
     assert "tracing" not in res.event
-    failed = emu.invoke(payload={"fail": True})  # a function error is not fatal
+    failed = emu.invoke(payload={"fail": True}, timeout_s=10)  # a function error is not fatal
     assert failed.ok and failed.function_error == "Unhandled" and failed.response["errorType"] == "ValueError"
     assert [r["event"]["eventType"] for r in records(emu, "good", "EVENT")] == ["INVOKE", "INVOKE"]
 

@@ -81,8 +81,8 @@ class LayerCase(unittest.TestCase):
         self.write("extensions/pscache", b"#!/bin/sh\n", 0o755)
         self.write("pscache/pscache", make_elf(["libc.so.6"], rpath="$ORIGIN",
                                                versions={"libc.so.6": ["GLIBC_2.2.5", "GLIBC_2.17"]}), 0o755)
-        self.write("pscache/botocore/data/endpoints.json", b"{}")
-        self.write("pscache/botocore/data/ssm/2014-11-06/service-2.json.gz", b"x")
+        self.write("pscache/lib/botocore/data/endpoints.json", b"{}")
+        self.write("pscache/lib/botocore/data/ssm/2014-11-06/service-2.json.gz", b"x")
         for d in [self.layer, *self.layer.rglob("*")]:
             if d.is_dir():
                 d.chmod(0o755)
@@ -199,16 +199,16 @@ class ElfGate(LayerCase):
 
 class ContentGate(LayerCase):
     def test_botocore_data_keep_list(self):
-        self.write("pscache/botocore/data/s3/2006-03-01/service-2.json.gz", b"x")
+        self.write("pscache/lib/botocore/data/s3/2006-03-01/service-2.json.gz", b"x")
         self.assertTrue(any("s3/2006-03-01" in e for e in self.gate().errors))
 
     def test_botocore_required_pattern_missing(self):
-        (self.layer / "pscache/botocore/data/endpoints.json").unlink()
+        (self.layer / "pscache/lib/botocore/data/endpoints.json").unlink()
         self.assertTrue(any("'endpoints.json'" in e for e in self.gate().errors))
 
     def test_optional_pattern_may_be_absent_or_present(self):
         self.assertEqual(self.gate().errors, [])
-        self.write("pscache/botocore/data/ssm/2014-11-06/service-2.sdk-extras.json", b"{}")
+        self.write("pscache/lib/botocore/data/ssm/2014-11-06/service-2.sdk-extras.json", b"{}")
         self.assertEqual(self.gate().errors, [])
 
     def test_forbidden_package_in_tree(self):
