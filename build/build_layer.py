@@ -169,7 +169,7 @@ def run_nuitka(py: Path, source: Path, out: Path, args: argparse.Namespace) -> t
     # Third-party packages are not followed (they ship as .pyc in pscache/lib), but the stdlib they need
     # must be in the binary.
     opts[-1:-1] = ["--nofollow-import-to=" + ",".join(gate.read_list(LIB_PACKAGES_FILE))]
-    opts[-1:-1] = [f"--include-module={m}" for m in gate.read_list(STDLIB_FILE)]
+    opts[-1:-1] = [f"--include-module={m}" for m in available_modules(py, gate.read_list(STDLIB_FILE))]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # only the build venv may feed the compilation
     if shutil.which("ccache", path=env.get("PATH")):
@@ -212,6 +212,22 @@ def add_packages_lib(sp: Path, dist: Path, packages: list[str]) -> int:
         py.unlink()
         count += 1
     return count
+
+
+def available_modules(py: Path, names: list[str]) -> list[str]:
+    """The names the build Python can import: the list comes from one platform (x86_64 pyenv), and a few
+    entries are platform-specific (_sysconfigdata_*) or absent from another CPython build."""
+    code = ("import importlib.util, sys\n"
+            "for n in sys.stdin.read().split():\n"
+            "    try:\n        ok = importlib.util.find_spec(n) is not None\n"
+            "    except Exception:\n        ok = False\n"
+            "    print(n if ok else '-' + n)\n")
+    out = subprocess.run([str(py), "-c", code], input="\n".join(names), capture_output=True, text=True, check=True)
+    found = [n for n in out.stdout.split() if not n.startswith("-")]
+    missing = [n[1:] for n in out.stdout.split() if n.startswith("-")]
+    if missing:
+        log(f"stdlib-modules.txt: not in this Python, skipped: {', '.join(missing)}")
+    return found
 
 
 def drop_unused(dist: Path) -> None:
