@@ -12,6 +12,7 @@ import _socket
 import time
 
 from app import log
+from app.config import LMI
 
 API = "/2020-01-01/extension"
 
@@ -106,7 +107,7 @@ class ExtensionsApi:
 
 def events_for(init_type: str) -> list[str]:
     # Managed Instances reject INVOKE subscriptions for external extensions.
-    return ["SHUTDOWN"] if init_type == "lambda-managed-instances" else ["INVOKE", "SHUTDOWN"]
+    return ["SHUTDOWN"] if init_type == LMI else ["INVOKE", "SHUTDOWN"]
 
 
 def _parse_response(raw: bytes) -> tuple[int, dict, bytes]:

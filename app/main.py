@@ -37,11 +37,12 @@ def main() -> int:
     env = os.environ
     runtime_api = config.runtime_api(env)
     api = ExtensionsApi(runtime_api) if runtime_api else None
-    name = config.extension_name(env, sys.argv[0])
     try:
         settings = config.load(env)
     except config.ConfigError as exc:
-        return _fail_init(api, name, config.init_type(env), "Extension.ConfigInvalid", f"invalid configuration: {exc}")
+        name, init_type = config.extension_name(env, sys.argv[0]), config.init_type(env)
+        return _fail_init(api, name, init_type, "Extension.ConfigInvalid", f"invalid configuration: {exc}")
+    name = settings.extension_name
     log.set_level(settings.log_level)
     try:
         sockets = bind(settings.port)

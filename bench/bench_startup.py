@@ -1,6 +1,6 @@
 """Side-by-side start-up, latency, throughput and memory: the compiled layer versus `python -m app`.
 
-    scripts/bench-startup --layer DIR [--runs 7] [--markdown docs/benchmarks.md]
+    scripts/bench-startup --layer DIR [--zip ZIP] [--runs 7] [--wrk-seconds 5] [--json FILE]
 
 Both candidates run on this machine in the same invocation, alternating run by run, so machine noise hits
 both alike; every figure is the median of --runs runs. Traffic goes to loopback only and every loop is
@@ -9,7 +9,7 @@ bounded. Figures:
   exec->listener answers                   first HTTP answer, polled from function init code
   first fetch after INIT                   one parameter miss, through the proxy to moto
   cache-hit latency                        median of 300 sequential keep-alive GETs
-  cache-hit throughput                     wrk, 1 thread, 8 connections, 5 s
+  cache-hit throughput                     wrk, 1 thread, 8 connections, --wrk-seconds
   peak RSS                                 VmHWM after one parameter and one secret were served
 """
 
@@ -128,7 +128,7 @@ def layer_sizes(zip_path: Path | None, layer_dir: Path) -> dict[str, float]:
     return sizes
 
 
-def start_local_aws(work: Path) -> tuple[subprocess.Popen, FaultProxy]:
+def start_local_aws() -> tuple[subprocess.Popen, FaultProxy]:
     moto, port = start_moto()
     kw = dict(region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="b", aws_secret_access_key="b")
     boto3.client("ssm", **kw).put_parameter(Name="/bench/param", Value="v" * 64, Type="String")
@@ -147,7 +147,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="pscache-bench-"))
     candidates = {"binary": Path(args.layer) / "extensions", "python -m app": python_extensions_dir(work / "python-ext")}
-    moto, proxy = start_local_aws(work)
+    moto, proxy = start_local_aws()
     runs: dict[str, list[dict]] = {name: [] for name in candidates}
     try:
         for i in range(args.runs):
@@ -171,13 +171,13 @@ def main() -> int:
 
 
 ROWS = [
-    ("exec_to_register_ms", "exec → register received (ms)", "lower"),
-    ("exec_to_first_next_ms", "exec → first event/next (ms)", "lower"),
-    ("exec_to_answer_ms", "exec → first HTTP answer (ms)", "lower"),
-    ("first_fetch_ms", "first fetch after INIT, parameter miss (ms)", "lower"),
-    ("hit_latency_ms", "cache-hit latency, sequential keep-alive (ms)", "lower"),
-    ("hits_per_s", "cache-hit throughput, wrk -t1 -c8 (req/s)", "higher"),
-    ("peak_rss_mb", "peak RSS after one parameter + one secret (MB)", "lower"),
+    ("exec_to_register_ms", "exec → register received (ms)"),
+    ("exec_to_first_next_ms", "exec → first event/next (ms)"),
+    ("exec_to_answer_ms", "exec → first HTTP answer (ms)"),
+    ("first_fetch_ms", "first fetch after INIT, parameter miss (ms)"),
+    ("hit_latency_ms", "cache-hit latency, sequential keep-alive (ms)"),
+    ("hits_per_s", "cache-hit throughput, wrk -t1 -c8 (req/s)"),
+    ("peak_rss_mb", "peak RSS after one parameter + one secret (MB)"),
 ]
 
 
@@ -190,7 +190,7 @@ def render(medians: dict, args) -> str:
         "| figure | binary | python -m app | binary / python |",
         "|---|---|---|---|",
     ]
-    for key, label, _ in ROWS:
+    for key, label in ROWS:
         if key in b and key in p:
             lines.append(f"| {label} | {b[key]:.1f} | {p[key]:.1f} | {b[key] / p[key]:.2f} |")
     for key, label in (("zip_mb", "layer zip (MB)"), ("unzipped_mb", "layer unzipped (MB)")):

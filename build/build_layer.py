@@ -187,12 +187,11 @@ def run_nuitka(py: Path, source: Path, out: Path, args: argparse.Namespace) -> t
     return dists[0], report, took
 
 
-def add_packages_lib(sp: Path, dist: Path, packages: list[str]) -> int:
+def add_packages_lib(py: Path, sp: Path, dist: Path, packages: list[str]) -> int:
     """Copy the third-party packages into dist/lib as sourceless .pyc (plus their .so and data files)."""
-    import compileall
     lib = dist / "lib"
     lib.mkdir()
-    count = 0
+
     def ignore(folder: str, names: list[str]) -> set[str]:
         # Caches, tests, typing stubs, and the subpackages the gate forbids (boto3.s3, ...: never imported).
         dotted = Path(folder).relative_to(sp).as_posix().replace("/", ".")
@@ -205,13 +204,13 @@ def add_packages_lib(sp: Path, dist: Path, packages: list[str]) -> int:
                 shutil.copytree(src, lib / name, ignore=ignore)
             elif src.is_file():
                 shutil.copy2(src, lib / src.name)
-    # optimize=2 matches the binary's no_docstrings/no_asserts; legacy=True puts x.pyc where x.py was.
-    if not compileall.compile_dir(str(lib), quiet=1, legacy=True, optimize=2):
-        sys.exit("compiling the lib packages failed")
-    for py in lib.rglob("*.py"):
-        py.unlink()
-        count += 1
-    return count
+    # The embedded interpreter's own Python compiles them, so the .pyc magic matches whatever runs this script.
+    # -o 2 matches the binary's no_docstrings/no_asserts; -b puts x.pyc where x.py was (sourceless imports).
+    run([str(py), "-m", "compileall", "-q", "-b", "-o", "2", str(lib)])
+    sources = list(lib.rglob("*.py"))
+    for source in sources:
+        source.unlink()
+    return len(sources)
 
 
 def available_modules(py: Path, names: list[str]) -> list[str]:
@@ -349,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     dist, report, times["nuitka"] = run_nuitka(py, source, out, a)
     # Extension modules and libraries copied from the base Python (lib-dynload, libssl...) keep their symbols.
     drop_unused(dist)
-    n = add_packages_lib(sp, dist, gate.read_list(LIB_PACKAGES_FILE))
+    n = add_packages_lib(py, sp, dist, gate.read_list(LIB_PACKAGES_FILE))
     log(f"pscache/lib: {n} modules as .pyc")
     saved = strip_elves(sorted(dist.rglob("*")), skip={dist / "pscache"})
     log(f"stripped dist ELF files: -{saved:,} bytes")
