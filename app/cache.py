@@ -1,24 +1,50 @@
-"""An in-memory TTL cache with least-recently-used eviction.
+"""An in-memory TTL cache with least-recently-used eviction, bounded in entries and bytes.
 
-It stores finished response bodies (bytes), so a hit does no JSON work.
-TTLs are counted from the fetch on the monotonic clock, which does not jump
-when the wall clock does (thaw after a freeze, SnapStart restore).
+It stores finished JSON fragments (bytes), so a hit does no JSON work. TTLs are
+counted from the fetch on the monotonic clock, which does not jump when the
+wall clock does (thaw after a freeze, SnapStart restore). An expired entry is
+kept for `stale_seconds` more, so it can be served when the upstream fails.
+One entry can be reached under several keys (by name and by ARN): aliases.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Callable, Hashable
+from typing import Callable, Hashable, Iterable
 
 Clock = Callable[[], float]
+# Rough per-entry cost beyond the body (entry object, key tuple, dict slots), for the byte cap.
+ENTRY_OVERHEAD = 400
+
+
+class Entry:
+    __slots__ = ("item", "kind", "fetched", "ttl", "read", "idents", "aliases", "size")
+
+    def __init__(self, item: bytes, kind: str, fetched: float, ttl: float, idents: Iterable[str] = ()):
+        self.item = item  # the JSON object of one parameter or secret, or a whole body
+        self.kind = kind  # how to turn `item` into a response body (render.body_for)
+        self.fetched = fetched
+        self.ttl = ttl
+        self.read = False  # read since it was fetched: only those are worth refreshing ahead
+        self.idents = frozenset(idents)  # names and ARNs it answers for, for invalidation
+        self.aliases: list[Hashable] = []
+        self.size = len(item) + ENTRY_OVERHEAD
+
+    @property
+    def expires(self) -> float:
+        return self.fetched + self.ttl
 
 
 class Cache:
-    def __init__(self, max_items: int, clock: Clock = time.monotonic):
+    def __init__(self, max_items: int, max_bytes: int = 0, stale_seconds: float = 0, clock: Clock = time.monotonic):
         self.max_items = max_items
-        self._clock = clock
-        self._items: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
+        self.max_bytes = max_bytes  # 0: no cap in bytes
+        self.stale_seconds = stale_seconds
+        self.clock = clock
+        self.bytes = 0
+        self._items: OrderedDict[Hashable, Entry] = OrderedDict()
+        self._aliases: dict[Hashable, Hashable] = {}
         # Cleared under SnapStart until the first INVOKE, so nothing fetched
         # during INIT lands in the snapshot.
         self.storing = True
@@ -26,32 +52,70 @@ class Cache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, key: Hashable) -> bytes | None:
+    def get(self, key: Hashable) -> Entry | None:
+        """The entry under key or one of its aliases, fresh or still servable as stale; None otherwise."""
+        key = self._aliases.get(key, key)
         entry = self._items.get(key)
         if entry is None:
             return None
-        expires, body = entry
-        if self._clock() >= expires:
-            del self._items[key]
+        if self.clock() >= entry.expires + self.stale_seconds:
+            self._remove(key)
             return None
         self._items.move_to_end(key)
-        return body
+        return entry
 
-    def put(self, key: Hashable, body: bytes, ttl_seconds: float) -> None:
-        if not self.storing or self.max_items <= 0 or ttl_seconds <= 0:
-            return
-        self._items[key] = (self._clock() + ttl_seconds, body)
-        self._items.move_to_end(key)
-        if len(self._items) > self.max_items:
+    def fresh(self, entry: Entry) -> bool:
+        return self.clock() < entry.expires
+
+    def put(self, key: Hashable, entry: Entry, aliases: Iterable[Hashable] = ()) -> bool:
+        if not self.storing or self.max_items <= 0 or entry.ttl <= 0:
+            return False
+        if self.max_bytes and entry.size > self.max_bytes:
+            return False  # one value larger than the whole cache: serve it, do not keep it
+        key = self._aliases.get(key, key)
+        if key in self._items:
+            self._remove(key)
+        self._items[key] = entry
+        self.bytes += entry.size
+        for alias in aliases:
+            if alias != key and alias not in self._items:
+                self._aliases[alias] = key
+                entry.aliases.append(alias)
+        if self._over():
             self._evict()
+        return True
+
+    def entries(self) -> list[tuple[Hashable, Entry]]:
+        return list(self._items.items())
+
+    def invalidate(self, service: str, ident: str) -> int:
+        """Drop every entry of one store that answers for ident (any selector, by name or ARN)."""
+        doomed = [k for k, e in self._items.items() if k[0] == service and ident in e.idents]
+        for key in doomed:
+            self._remove(key)
+        return len(doomed)
+
+    def clear(self) -> int:
+        count = len(self._items)
+        self._items.clear()
+        self._aliases.clear()
+        self.bytes = 0
+        return count
+
+    def _remove(self, key: Hashable) -> None:
+        entry = self._items.pop(key)
+        self.bytes -= entry.size
+        for alias in entry.aliases:
+            if self._aliases.get(alias) == key:
+                del self._aliases[alias]
+
+    def _over(self) -> bool:
+        return len(self._items) > self.max_items or bool(self.max_bytes and self.bytes > self.max_bytes)
 
     def _evict(self) -> None:
-        # Expired entries go first, then the least recently used ones.
-        now = self._clock()
-        for stale in [k for k, (expires, _) in self._items.items() if expires <= now]:
-            del self._items[stale]
-        while len(self._items) > self.max_items:
-            self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        self._items.clear()
+        # Entries no longer servable go first, then the least recently used ones.
+        now = self.clock()
+        for key in [k for k, e in self._items.items() if e.expires + self.stale_seconds <= now]:
+            self._remove(key)
+        while self._over():
+            self._remove(next(iter(self._items)))

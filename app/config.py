@@ -17,8 +17,10 @@ import sys
 LOG_LEVELS = ("debug", "info", "warn", "error", "none")
 LMI = "lambda-managed-instances"
 SNAP_START = "snap-start"
-MAX_TTL_SECONDS = 300
+MAX_TTL_SECONDS = 300  # the AWS extension's ceiling; PSCACHE_MAX_TTL raises it
+TTL_CEILING_LIMIT = 86400
 MAX_CACHE_SIZE = 1000
+PREFETCH_KINDS = {"ssm": "ssm", "secretsmanager": "secretsmanager", "secret": "secretsmanager"}
 
 
 class ConfigError(ValueError):
@@ -45,6 +47,14 @@ class Settings:
     runtime_api: str | None = None
     init_type = ""
     token: str | None = None
+    # pscache's own settings (PSCACHE_*); the defaults keep the AWS extension's behaviour.
+    max_ttl = MAX_TTL_SECONDS
+    cache_max_bytes = 64 * 1024 * 1024
+    stale_if_error = 0
+    refresh_ahead_percent = 0
+    prefetch: tuple = ()  # (service, id, query) triples
+    metrics_emf = False
+    metrics_every_invokes = 0
     sources: tuple = ()  # where each value came from, for the DEBUG lines
     warnings: tuple = ()
 
@@ -56,7 +66,9 @@ class Settings:
 
     def __repr__(self) -> str:
         shown = ("port", "cache_enabled", "cache_size", "max_connections", "log_level", "ssm_ttl", "secrets_ttl",
-                 "ssm_timeout_ms", "secrets_timeout_ms", "extension_name", "runtime_api", "init_type")
+                 "ssm_timeout_ms", "secrets_timeout_ms", "extension_name", "runtime_api", "init_type", "max_ttl",
+                 "cache_max_bytes", "stale_if_error", "refresh_ahead_percent", "prefetch", "metrics_emf",
+                 "metrics_every_invokes")
         return "Settings(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in shown) + ")"
 
     @property
@@ -137,6 +149,31 @@ class _Reader:
         self._seen(name, lowered, True)
         return lowered
 
+    def prefetch(self, name: str) -> tuple:
+        """`kind:id[?query]` items separated by commas or whitespace; ids and queries are checked later by the
+        same parser as requests, so a prefetched entry has exactly the key a request for it has."""
+        raw = self.raw(name)
+        if raw is None:
+            self._seen(name, "none", False)
+            return ()
+        items, bad = [], []
+        for item in raw.replace(",", " ").split():
+            kind, sep, rest = item.partition(":")
+            ident, _, query = rest.partition("?")
+            service = PREFETCH_KINDS.get(kind.lower())
+            if not sep or service is None or not ident:
+                bad.append(item)
+            else:
+                items.append((service, ident, query))
+        if bad:
+            self.problems.append(
+                f"{name} has invalid item(s) {', '.join(repr(b) for b in bad)}: expected ssm:<name>[?query] or "
+                "secretsmanager:<secret id>[?query] (also secret:), separated by commas or spaces"
+            )
+            return ()
+        self._seen(name, f"{len(items)} item(s)", True)
+        return tuple(items)
+
 
 def extension_name(environ: dict, argv0: str) -> str:
     """The registered name must equal the launched file's name (Lambda checks it)."""
@@ -167,10 +204,17 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
     cache_size = r.integer("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE", 1000, 0, MAX_CACHE_SIZE, clamp=True)
     max_connections = r.integer("PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS", 3, 1, None, clamp=False)
     log_level = r.choice("PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL", "info", LOG_LEVELS, {"warning": "warn"})
-    ssm_ttl = r.integer("SSM_PARAMETER_STORE_TTL", 300, 0, MAX_TTL_SECONDS, clamp=True, unit="s")
-    secrets_ttl = r.integer("SECRETS_MANAGER_TTL", 300, 0, MAX_TTL_SECONDS, clamp=True, unit="s")
+    max_ttl = r.integer("PSCACHE_MAX_TTL", MAX_TTL_SECONDS, MAX_TTL_SECONDS, TTL_CEILING_LIMIT, clamp=False, unit="s")
+    ssm_ttl = r.integer("SSM_PARAMETER_STORE_TTL", 300, 0, max_ttl, clamp=True, unit="s")
+    secrets_ttl = r.integer("SECRETS_MANAGER_TTL", 300, 0, max_ttl, clamp=True, unit="s")
     ssm_timeout = r.integer("SSM_PARAMETER_STORE_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms")
     secrets_timeout = r.integer("SECRETS_MANAGER_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms")
+    cache_max_bytes = r.integer("PSCACHE_CACHE_MAX_BYTES", Settings.cache_max_bytes, 0, 1 << 32, clamp=False)
+    stale_if_error = r.integer("PSCACHE_STALE_IF_ERROR", 0, 0, TTL_CEILING_LIMIT, clamp=False, unit="s")
+    refresh_ahead = r.integer("PSCACHE_REFRESH_AHEAD_PERCENT", 0, 0, 90, clamp=False, unit="%")
+    prefetch = r.prefetch("PSCACHE_PREFETCH")
+    metrics_emf = r.boolean("PSCACHE_METRICS_EMF", False)
+    metrics_every = r.integer("PSCACHE_METRICS_EVERY_INVOKES", 0, 0, None, clamp=False)
     if r.problems:
         raise ConfigError(r.problems)
     # SnapStart has no AWS_SESSION_TOKEN; the container token then proves the caller runs in the sandbox.
@@ -185,6 +229,13 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
         secrets_ttl=secrets_ttl,
         ssm_timeout_ms=ssm_timeout,
         secrets_timeout_ms=secrets_timeout,
+        max_ttl=max_ttl,
+        cache_max_bytes=cache_max_bytes,
+        stale_if_error=stale_if_error,
+        refresh_ahead_percent=refresh_ahead,
+        prefetch=prefetch,
+        metrics_emf=metrics_emf,
+        metrics_every_invokes=metrics_every,
         extension_name=extension_name(env, sys.argv[0] if argv0 is None else argv0),
         runtime_api=runtime_api(env),
         init_type=init_type(env),

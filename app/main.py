@@ -91,15 +91,21 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) 
 
     try:
         from app.cache import Cache
+        from app.loader import Loader
+        from app.reads import Reads
         from app.serving import HttpServer
         from app.server import create_app
+        from app.stats import Stats
         from app.upstream import Upstream
 
-        cache = Cache(settings.cache_size)
+        stats = Stats()
+        cache = Cache(settings.cache_size, settings.cache_max_bytes, settings.stale_if_error)
         # SnapStart: nothing fetched during INIT may end up in the snapshot.
-        cache.storing = settings.init_type != config.SNAP_START
-        upstream = Upstream(settings)
-        server = HttpServer(create_app(settings, cache, upstream), adopt(sockets))
+        snap_start = settings.init_type == config.SNAP_START
+        cache.storing = not snap_start
+        upstream = Upstream(settings, stats)
+        loader = Loader(settings, cache, Reads(settings, upstream), stats)
+        server = HttpServer(create_app(settings, loader), adopt(sockets))
         await server.start()
     except Exception as exc:
         return _fail_init(
@@ -113,20 +119,26 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) 
         loop.add_signal_handler(sig, events.put_nowait, {"eventType": "_SIGNAL", "signal": sig.name})
     if api is not None:
         pump_events(api, lambda event: loop.call_soon_threadsafe(events.put_nowait, event))
-    # After next is on its way, on a thread: the SDK import overlaps the function's init instead of
-    # extending INIT, and the loop keeps answering meanwhile.
-    import threading
+    # After next is on its way: the SDK import (on a thread) and the clients overlap the function's init
+    # instead of extending INIT, and the loop keeps answering meanwhile.
+    background = [loop.create_task(_warm_start(upstream, loader, settings, prefetch=not snap_start))]
 
-    threading.Thread(target=upstream.preload, name="sdk-preload", daemon=True).start()
-
-    code, budget = 0, SIGNAL_DRAIN_S
+    function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "local"
+    code, budget, invokes = 0, SIGNAL_DRAIN_S, 0
     while True:
         event = await events.get()
         kind = str(event.get("eventType", "")).upper()
         if kind == "INVOKE":
+            invokes += 1
             if not cache.storing:
                 cache.storing = True
                 log.debug("first INVOKE after a SnapStart init: caching from now on")
+                if settings.prefetch:
+                    background.append(loop.create_task(loader.prefetch(settings.prefetch)))
+            loader.refresh_due()
+            every = settings.metrics_every_invokes
+            if settings.metrics_emf and every and invokes % every == 0:
+                _emit(stats.emf_line(function_name))
             continue
         if kind == "SHUTDOWN":
             left = remaining_seconds(event.get("deadlineMs"))
@@ -144,5 +156,26 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) 
             code, budget = 1, 0.0
             break
     await server.stop(budget)
+    if settings.metrics_emf:
+        _emit(stats.emf_line(function_name))
     # Upstream clients are not closed: the process exits next, and the OS closes their sockets.
     return code
+
+
+def _emit(line: str) -> None:
+    # A bare JSON line on stdout: CloudWatch Logs reads it as EMF and makes metrics of it, no API call.
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+async def _warm_start(upstream, loader, settings: config.Settings, prefetch: bool) -> None:
+    import asyncio
+
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, upstream.preload)
+        await upstream.warm()
+    except Exception as exc:  # the first read will try again and report what is wrong
+        log.warn(f"could not prepare the AWS clients ahead of the first read: {type(exc).__name__}: {exc}")
+        return
+    if prefetch and settings.prefetch:
+        await loader.prefetch(settings.prefetch)

@@ -42,6 +42,33 @@ class SecretRequest:
         return ("secretsmanager", self.secret_id, self.version_id, self.version_stage)
 
 
+@dataclass(frozen=True)
+class PathRequest:
+    path: str
+    recursive: bool
+    with_decryption: bool
+
+    @property
+    def cache_key(self) -> tuple:
+        # Five fields, so it never collides with a parameter's four.
+        return ("ssm", "path", self.path, self.recursive, self.with_decryption)
+
+
+# A batch is split into several upstream calls anyway; this only bounds one request's work.
+MAX_BATCH = 100
+
+
+def split_selector(name: str) -> tuple[str, str]:
+    """`/app/key:3` -> (`/app/key`, `:3`). Names cannot contain ':', so one after the last '/' starts a selector
+    (the colons of an ARN all come before its '/')."""
+    colon = name.rfind(":")
+    if "/" not in name and name.startswith("arn:"):
+        return name, ""  # not a parameter ARN: let SSM say what is wrong with it
+    if colon > name.rfind("/") and colon < len(name) - 1:
+        return name[:colon], name[colon:]
+    return name, ""
+
+
 def _pairs(raw_query: bytes | str) -> list[tuple[str, str]]:
     text = raw_query.decode("latin-1") if isinstance(raw_query, bytes) else raw_query
     try:
@@ -59,6 +86,22 @@ def _first(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return found
 
 
+def _flag(values: dict[str, str], key: str) -> bool:
+    raw = values.get(key)
+    if raw is None:
+        return False
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise bad_request("InvalidParameterValue", f"{key}={raw!r} is invalid: expected true or false")
+
+
+def refresh_now(raw_query: bytes | str) -> bool:
+    """`refreshNow=true`: skip the cache, fetch anew and re-cache (as the Secrets Manager Agent spells it)."""
+    return _flag(_first(_pairs(raw_query)), "refreshNow")
+
+
 def parse_parameter(raw_query: bytes | str) -> ParameterRequest:
     pairs = _pairs(raw_query)
     values = _first(pairs)
@@ -70,18 +113,45 @@ def parse_parameter(raw_query: bytes | str) -> ParameterRequest:
         if key in ("version", "label") and value != "":
             selector = ":" + value
             break
-    raw_decrypt = values.get("withDecryption")
-    if raw_decrypt is None:
-        with_decryption = False
-    elif raw_decrypt.lower() in _TRUE:
-        with_decryption = True
-    elif raw_decrypt.lower() in _FALSE:
-        with_decryption = False
-    else:
-        raise bad_request(
-            "InvalidParameterValue", f"withDecryption={raw_decrypt!r} is invalid: expected true or false"
-        )
-    return ParameterRequest(name=name, selector=selector, with_decryption=with_decryption)
+    if not selector:
+        # `name=/app/key:3` and `name=/app/key&version=3` are the same read, so one cache entry.
+        name, selector = split_selector(name)
+    return ParameterRequest(name=name, selector=selector, with_decryption=_flag(values, "withDecryption"))
+
+
+def _list(pairs: list[tuple[str, str]], key: str) -> list[str]:
+    """Every value of a repeated key, each split on commas (names and secret ids cannot contain one), deduplicated."""
+    seen: dict[str, None] = {}
+    for k, value in pairs:
+        if k == key:
+            for item in value.split(","):
+                if item.strip():
+                    seen.setdefault(item.strip(), None)
+    if not seen:
+        raise bad_request("MissingParameter", f"the query parameter {key!r} is required (comma-separated, or repeated)")
+    if len(seen) > MAX_BATCH:
+        raise bad_request("TooManyItems", f"{len(seen)} items in {key!r}: at most {MAX_BATCH} per request")
+    return list(seen)
+
+
+def parse_parameters(raw_query: bytes | str) -> list[ParameterRequest]:
+    pairs = _pairs(raw_query)
+    decrypt = _flag(_first(pairs), "withDecryption")
+    return [ParameterRequest(*split_selector(name), with_decryption=decrypt) for name in _list(pairs, "names")]
+
+
+def parse_path(raw_query: bytes | str) -> PathRequest:
+    values = _first(_pairs(raw_query))
+    path = values.get("path")
+    if not path:
+        raise bad_request("MissingParameter", "the query parameter 'path' is required")
+    if not path.startswith("/"):
+        raise bad_request("InvalidParameterValue", f"path={path!r} is invalid: a hierarchy path starts with '/'")
+    return PathRequest(path=path, recursive=_flag(values, "recursive"), with_decryption=_flag(values, "withDecryption"))
+
+
+def parse_secrets(raw_query: bytes | str) -> list[SecretRequest]:
+    return [SecretRequest(secret_id, None, None) for secret_id in _list(_pairs(raw_query), "secretIds")]
 
 
 def parse_secret(raw_query: bytes | str) -> SecretRequest:
@@ -94,3 +164,17 @@ def parse_secret(raw_query: bytes | str) -> SecretRequest:
         version_id=values.get("versionId"),
         version_stage=values.get("versionStage"),
     )
+
+
+def parse_invalidate(raw_query: bytes | str) -> tuple[str, str] | None:
+    """(store, name or ARN or path) whose entries to drop, or None for `all=true`."""
+    values = _first(_pairs(raw_query))
+    if _flag(values, "all"):
+        return None
+    if "name" in values:
+        return "ssm", split_selector(values["name"])[0]
+    if "path" in values:
+        return "ssm", values["path"]
+    if "secretId" in values:
+        return "secretsmanager", values["secretId"]
+    raise bad_request("MissingParameter", "give one of name, path, secretId, or all=true")

@@ -39,17 +39,54 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _dumps(document: dict) -> bytes:
+def _dumps(document) -> bytes:
     text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
     return text.translate(_GO_ESCAPES).encode("utf-8")
 
 
+def parameter_item(parameter: dict) -> bytes:
+    """One Parameter object, as in GetParameter's `Parameter` and GetParameters' `Parameters`."""
+    return _dumps({key: _plain(parameter.get(key)) for key in PARAMETER_FIELDS})
+
+
+def secret_item(output: dict) -> bytes:
+    """One secret value, as GetSecretValue's fields and BatchGetSecretValue's `SecretValues` entries."""
+    return _dumps({key: _plain(output.get(key)) for key in SECRET_FIELDS})
+
+
+_META = b',"ResultMetadata":{}}'
+
+# How a cached item becomes the body of a single read: GetParameter wraps it, GetSecretValue extends it.
+BODIES = {
+    "parameter": lambda item: b'{"Parameter":' + item + _META,
+    "secret": lambda item: item[:-1] + _META,
+    "body": lambda item: item,
+}
+
+
 def parameter_body(parameter: dict) -> bytes:
-    shaped = {key: _plain(parameter.get(key)) for key in PARAMETER_FIELDS}
-    return _dumps({"Parameter": shaped, "ResultMetadata": {}})
+    return BODIES["parameter"](parameter_item(parameter))
 
 
 def secret_body(output: dict) -> bytes:
-    shaped = {key: _plain(output.get(key)) for key in SECRET_FIELDS}
-    shaped["ResultMetadata"] = {}
-    return _dumps(shaped)
+    return BODIES["secret"](secret_item(output))
+
+
+def _array(items: list[bytes]) -> bytes:
+    return b"[" + b",".join(items) + b"]"
+
+
+def parameters_body(items: list[bytes], invalid: list[str]) -> bytes:
+    """GetParameters' shape: InvalidParameters, Parameters, ResultMetadata."""
+    return b'{"InvalidParameters":' + _dumps(invalid) + b',"Parameters":' + _array(items) + _META
+
+
+def path_body(items: list[bytes]) -> bytes:
+    """GetParametersByPath's shape with every page merged, so no NextToken."""
+    return b'{"NextToken":null,"Parameters":' + _array(items) + _META
+
+
+def secrets_body(items: list[bytes], errors: list[dict]) -> bytes:
+    """BatchGetSecretValue's shape: Errors (ErrorCode, ErrorMessage, SecretId), NextToken, SecretValues."""
+    shaped = [{k: e.get(k) for k in ("ErrorCode", "ErrorMessage", "SecretId")} for e in errors]
+    return b'{"Errors":' + _dumps(shaped) + b',"NextToken":null,"SecretValues":' + _array(items) + _META

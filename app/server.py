@@ -1,6 +1,12 @@
-"""The HTTP API: request -> auth -> cache -> upstream -> response bytes."""
+"""The HTTP API: request -> auth -> cache -> upstream -> response bytes.
+
+The AWS extension's two GET endpoints, plus pscache's batch and path reads,
+invalidation, stats and a health check (docs in README.md and docs/openapi.yaml).
+"""
 
 from __future__ import annotations
+
+import json
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -10,34 +16,37 @@ from starlette.routing import Route
 
 from app import log, render
 from app.auth import TokenGate
-from app.cache import Cache
-from app.config import Settings
 from app.errors import ApiError
-from app.query import parse_parameter, parse_secret
+from app.loader import Loader, Outcome, Result
+from app.query import (
+    parse_invalidate, parse_parameter, parse_parameters, parse_path, parse_secret, parse_secrets, refresh_now,
+)
 
 JSON = "application/json"
+# The state a multi-key answer reports: the least cached one among its items.
+_STATE_ORDER = ("stale", "miss", "coalesced", "hit")
 
 
-def create_app(settings: Settings, cache: Cache, upstream) -> TokenGate:
-    def endpoint(service: str, parse, fetch, render_body, describe):
-        """One GET endpoint: parse the query, answer from the cache or fetch, render and cache the bytes."""
+def create_app(settings, loader: Loader) -> TokenGate:
+    cache, reads = loader.cache, loader.reads
+
+    def answer(results: list[Result], body: bytes) -> Response:
+        states = {r.state for r in results}
+        headers = {"X-Pscache-Cache": next((s for s in _STATE_ORDER if s in states), "miss")}
+        if results:
+            now = cache.clock()
+            headers["X-Pscache-Age"] = str(int(max(now - r.entry.fetched for r in results)))
+        reasons = sorted({r.reason for r in results if r.reason})
+        if reasons:
+            headers["X-Pscache-Stale-Reason"] = ",".join(reasons)
+        return Response(body, media_type=JSON, headers=headers)
+
+    def endpoint(handler):
+        """Turn ApiError into its JSON answer, and any other failure into a JSON 500 with one ERROR line."""
 
         async def handle(request: Request) -> Response:
             try:
-                req = parse(request.scope["query_string"])
-                caching = settings.caching(service)
-                if caching:
-                    body = cache.get(req.cache_key)
-                    if body is not None:
-                        if log.enabled("debug"):
-                            log.debug(f"cache hit: {describe(req)}")
-                        return Response(body, media_type=JSON)
-                body = render_body(await fetch(req))
-                if caching:
-                    cache.put(req.cache_key, body, settings.ttl_for(service))
-                if log.enabled("debug"):
-                    log.debug(f"fetched: {describe(req)}")
-                return Response(body, media_type=JSON)
+                return await handler(request.scope["query_string"])
             except ApiError as err:
                 return error_response(err)
             except Exception as exc:  # a bug of ours: still JSON, never a traceback to the client
@@ -46,25 +55,69 @@ def create_app(settings: Settings, cache: Cache, upstream) -> TokenGate:
 
         return handle
 
-    get_parameter = endpoint(
-        "ssm", parse_parameter, upstream.get_parameter, render.parameter_body, lambda r: f"parameter {r.full_name!r}"
-    )
-    get_secret = endpoint(
-        "secretsmanager", parse_secret, upstream.get_secret, render.secret_body, lambda r: f"secret {r.secret_id!r}"
-    )
+    async def single(query: bytes, request) -> Response:
+        result = await loader.read(request.cache_key, refresh_now(query))
+        if log.enabled("debug"):
+            log.debug(f"{result.state}: {request.cache_key[0]} {request.cache_key[1]!r}")
+        return answer([result], result.body)
 
-    # Both spellings are routed explicitly: a redirect would break clients.
-    routes = [
-        Route("/systemsmanager/parameters/get", get_parameter, methods=["GET"]),
-        Route("/systemsmanager/parameters/get/", get_parameter, methods=["GET"]),
-        Route("/secretsmanager/get", get_secret, methods=["GET"]),
-        Route("/secretsmanager/get/", get_secret, methods=["GET"]),
-    ]
+    async def get_parameter(query: bytes) -> Response:
+        return await single(query, parse_parameter(query))
+
+    async def get_secret(query: bytes) -> Response:
+        return await single(query, parse_secret(query))
+
+    async def get_path(query: bytes) -> Response:
+        return await single(query, parse_path(query))
+
+    def items(outcome: Outcome, keys: list) -> list[bytes]:
+        found = [outcome.results[k].entry.item for k in keys if k in outcome.results]
+        return found + [entry.item for entry in outcome.extras]
+
+    async def get_parameters(query: bytes) -> Response:
+        keys = [r.cache_key for r in parse_parameters(query)]
+        outcome = await loader.read_many(keys, reads.parameters, refresh_now(query))
+        body = render.parameters_body(items(outcome, keys), outcome.missing)
+        return answer(list(outcome.results.values()), body)
+
+    async def get_secrets(query: bytes) -> Response:
+        keys = [r.cache_key for r in parse_secrets(query)]
+        outcome = await loader.read_many(keys, reads.secrets, refresh_now(query))
+        body = render.secrets_body(items(outcome, keys), outcome.missing)
+        return answer(list(outcome.results.values()), body)
+
+    async def invalidate(query: bytes) -> Response:
+        target = parse_invalidate(query)
+        dropped = cache.clear() if target is None else cache.invalidate(*target)
+        log.info(f"invalidated {dropped} cache entr{'y' if dropped == 1 else 'ies'}")
+        return Response(json.dumps({"Invalidated": dropped}), media_type=JSON)
+
+    async def stats(query: bytes) -> Response:
+        snapshot = loader.stats.snapshot(len(cache), cache.bytes)
+        return Response(json.dumps(snapshot, separators=(",", ":")), media_type=JSON)
+
+    async def ping(request: Request) -> Response:
+        return Response(b"healthy", media_type="text/plain")
+
+    routes = []
+    # Both spellings of every path are routed explicitly: a redirect would break clients.
+    for path, handler, method in [
+        ("/systemsmanager/parameters/get", get_parameter, "GET"),
+        ("/systemsmanager/parameters/batch", get_parameters, "GET"),
+        ("/systemsmanager/parameters/path", get_path, "GET"),
+        ("/secretsmanager/get", get_secret, "GET"),
+        ("/secretsmanager/batch", get_secrets, "GET"),
+        ("/pscache/invalidate", invalidate, "POST"),
+        ("/pscache/stats", stats, "GET"),
+    ]:
+        for spelling in (path, path + "/"):
+            routes.append(Route(spelling, endpoint(handler), methods=[method]))
+    routes.append(Route("/ping", ping, methods=["GET"]))
     for route in routes:
-        route.methods = {"GET"}  # Starlette adds HEAD; the contract is GET only
+        route.methods = {m for m in route.methods if m != "HEAD"}  # Starlette adds HEAD; the API has none
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.router.redirect_slashes = False
-    return TokenGate(app, settings.token)
+    return TokenGate(app, settings.token, open_paths={"/ping"})
 
 
 def error_response(err: ApiError) -> Response:
@@ -73,7 +126,9 @@ def error_response(err: ApiError) -> Response:
 
 async def http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 405:
-        err = ApiError(405, "MethodNotAllowed", f"method {request.method} is not allowed: use GET", {"Allow": "GET"})
+        allowed = (exc.headers or {}).get("Allow", "GET")
+        err = ApiError(405, "MethodNotAllowed", f"method {request.method} is not allowed: use {allowed}",
+                       {"Allow": allowed})
     elif exc.status_code == 404:
         err = ApiError(404, "UnknownPath", f"no such endpoint: {request.url.path}")
     else:

@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from contextlib import AsyncExitStack
 
 from app import __version__, log
 from app.config import Settings
 from app.errors import ApiError
-from app.query import ParameterRequest, SecretRequest
+from app.query import ParameterRequest, PathRequest, SecretRequest
+from app.stats import Stats
 
 NOT_FOUND = {"ParameterNotFound", "ParameterVersionNotFound", "ResourceNotFoundException"}
 DENIED = {
@@ -32,7 +34,16 @@ THROTTLED = {
     "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
     "ThrottledException", "RequestThrottled", "RequestThrottledException", "SlowDown",
 }
-_OPERATION = {"ssm": "GetParameter", "secretsmanager": "GetSecretValue"}
+# API name -> (service, botocore method)
+_APIS = {
+    "GetParameter": ("ssm", "get_parameter"),
+    "GetParameters": ("ssm", "get_parameters"),
+    "GetParametersByPath": ("ssm", "get_parameters_by_path"),
+    "GetSecretValue": ("secretsmanager", "get_secret_value"),
+    "BatchGetSecretValue": ("secretsmanager", "batch_get_secret_value"),
+}
+GET_PARAMETERS_MAX = 10  # names per GetParameters call (API limit)
+BATCH_SECRETS_MAX = 20  # ids per BatchGetSecretValue call (API limit)
 
 
 def status_for(code: str, upstream_status: int) -> int:
@@ -49,8 +60,9 @@ def status_for(code: str, upstream_status: int) -> int:
 
 
 class Upstream:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, stats: Stats | None = None):
         self._settings = settings
+        self._stats = stats or Stats()
         self._session = None
         self._preload_lock = threading.Lock()
         self._stack = AsyncExitStack()  # holds the clients open for the life of the process
@@ -97,25 +109,32 @@ class Upstream:
                 self._clients[service] = client
         return self._clients[service]
 
-    async def _call(self, service: str, subject: str, **kwargs) -> dict:
-        operation = _OPERATION[service]
+    async def warm(self) -> None:
+        """Create both clients ahead of the first miss: model load, endpoint and credential resolution."""
+        for service in ("ssm", "secretsmanager"):
+            await self._client(service)
+
+    async def _call(self, api: str, subject: str, **kwargs) -> dict:
+        service, method = _APIS[api]
         timeout_ms = self._settings.timeout_ms_for(service)
+        started = time.monotonic()
         try:
             client = await self._client(service)
-            call = getattr(client, "get_parameter" if service == "ssm" else "get_secret_value")(**kwargs)
-            if timeout_ms:
-                return await asyncio.wait_for(call, timeout_ms / 1000)
-            return await call
+            call = getattr(client, method)(**kwargs)
+            output = await (asyncio.wait_for(call, timeout_ms / 1000) if timeout_ms else call)
         except ApiError:
             raise
         except Exception as exc:  # every failure becomes a JSON error, never a traceback
-            failure = _classify(exc, service, timeout_ms)
-            log.error(f"{operation} request for {subject} failed: {failure.code} ({failure.status}): {failure.message}")
+            failure = _classify(exc, api, timeout_ms)
+            self._stats.call(api, failure.code, time.monotonic() - started)
+            log.error(f"{api} request for {subject} failed: {failure.code} ({failure.status}): {failure.message}")
             raise failure from None
+        self._stats.call(api, "ok", time.monotonic() - started)
+        return output
 
     async def get_parameter(self, request: ParameterRequest) -> dict:
         output = await self._call(
-            "ssm", f"name={request.full_name!r}", Name=request.full_name, WithDecryption=request.with_decryption
+            "GetParameter", f"name={request.full_name!r}", Name=request.full_name, WithDecryption=request.with_decryption
         )
         return output["Parameter"]
 
@@ -125,10 +144,52 @@ class Upstream:
             kwargs["VersionId"] = request.version_id
         if request.version_stage:
             kwargs["VersionStage"] = request.version_stage
-        return await self._call("secretsmanager", f"secretId={request.secret_id!r}", **kwargs)
+        return await self._call("GetSecretValue", f"secretId={request.secret_id!r}", **kwargs)
+
+    async def get_parameters(self, names: list[str], with_decryption: bool) -> tuple[list[dict], list[str]]:
+        """GetParameters in calls of at most 10 names: (parameters, invalid names)."""
+        found, invalid = [], []
+        for i in range(0, len(names), GET_PARAMETERS_MAX):
+            chunk = names[i:i + GET_PARAMETERS_MAX]
+            output = await self._call(
+                "GetParameters", f"{len(chunk)} name(s) from {chunk[0]!r}", Names=chunk, WithDecryption=with_decryption
+            )
+            found += output.get("Parameters") or []
+            invalid += output.get("InvalidParameters") or []
+        return found, invalid
+
+    async def get_parameters_by_path(self, request: PathRequest) -> list[dict]:
+        """Every page of GetParametersByPath, merged."""
+        found, token = [], None
+        while True:
+            kwargs = {"Path": request.path, "Recursive": request.recursive, "WithDecryption": request.with_decryption}
+            if token:
+                kwargs["NextToken"] = token
+            output = await self._call("GetParametersByPath", f"path={request.path!r}", **kwargs)
+            found += output.get("Parameters") or []
+            token = output.get("NextToken")
+            if not token:
+                return found
+
+    async def batch_get_secrets(self, secret_ids: list[str]) -> tuple[list[dict], list[dict]]:
+        """BatchGetSecretValue in calls of at most 20 ids, every page: (secret values, errors)."""
+        values, errors = [], []
+        for i in range(0, len(secret_ids), BATCH_SECRETS_MAX):
+            chunk, token = secret_ids[i:i + BATCH_SECRETS_MAX], None
+            while True:
+                kwargs = {"SecretIdList": chunk}
+                if token:
+                    kwargs["NextToken"] = token
+                output = await self._call("BatchGetSecretValue", f"{len(chunk)} id(s) from {chunk[0]!r}", **kwargs)
+                values += output.get("SecretValues") or []
+                errors += output.get("Errors") or []
+                token = output.get("NextToken")
+                if not token:
+                    break
+        return values, errors
 
 
-def _classify(exc: BaseException, service: str, timeout_ms: int) -> ApiError:
+def _classify(exc: BaseException, api: str, timeout_ms: int) -> ApiError:
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -146,7 +207,7 @@ def _classify(exc: BaseException, service: str, timeout_ms: int) -> ApiError:
         upstream_status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return ApiError(status_for(code, upstream_status), code, message)
     if isinstance(exc, asyncio.TimeoutError):
-        return ApiError(504, "UpstreamTimeout", f"{_OPERATION[service]} did not complete within {timeout_ms} ms")
+        return ApiError(504, "UpstreamTimeout", f"{api} did not complete within {timeout_ms} ms")
     if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
         return ApiError(504, "UpstreamTimeout", str(exc))
     if isinstance(exc, ParamValidationError):
@@ -157,4 +218,4 @@ def _classify(exc: BaseException, service: str, timeout_ms: int) -> ApiError:
         return ApiError(502, "NoRegion", "no AWS region is configured: set AWS_REGION")
     if isinstance(exc, BotoCoreError):
         return ApiError(502, "UpstreamUnavailable", str(exc))
-    return ApiError(502, "InternalFailure", f"{type(exc).__name__} while calling {_OPERATION[service]}")
+    return ApiError(502, "InternalFailure", f"{type(exc).__name__} while calling {api}")

@@ -135,7 +135,7 @@ def test_x_forwarded_for_is_400(shared_ext):
     assert r.status == 400 and r.json()["__type"] == "ForwardedRequest"
 
 
-@pytest.mark.parametrize("path", ["/", "/systemsmanager/parameters", "/secretsmanager/get/x", "/ping", "/systemsmanager/parameters/get//"])
+@pytest.mark.parametrize("path", ["/", "/systemsmanager/parameters", "/secretsmanager/get/x", "/pscache", "/systemsmanager/parameters/get//"])
 def test_unknown_path_is_404_json(shared_ext, path):
     r = shared_ext.get(path)
     assert r.status == 404 and r.json()["__type"] == "UnknownPath"

@@ -5,7 +5,10 @@ import json
 
 from app import config
 from app.cache import Cache
+from app.loader import Loader
+from app.reads import Reads
 from app.server import create_app
+from app.stats import Stats
 
 
 class BrokenUpstream:
@@ -38,7 +41,7 @@ def call(app, path, query=b"", token=b"tok"):
 
 def test_an_internal_failure_is_a_json_500_without_traceback(capsys):
     settings = config.load({"AWS_SESSION_TOKEN": "tok"}, argv0="pscache")
-    app = create_app(settings, Cache(10), BrokenUpstream())
+    app = create_app(settings, Loader(settings, Cache(10), Reads(settings, BrokenUpstream()), Stats()))
     for path, query in (("/systemsmanager/parameters/get", b"name=x"), ("/secretsmanager/get", b"secretId=y")):
         status, headers, body = call(app, path, query)
         assert status == 500 and headers[b"content-type"] == b"application/json"

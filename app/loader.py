@@ -1,0 +1,250 @@
+"""Answers reads from the cache or the upstream, so that the function waits as little as possible.
+
+- Single flight: a key being fetched is not fetched again; later readers wait for that fetch
+  (a prefetch, a batch or a refresh counts) and get its answer, error included.
+- Stale if error: when the upstream fails transiently, an expired entry still within
+  PSCACHE_STALE_IF_ERROR is served, marked stale. Not-found and access errors are never masked.
+- Refresh ahead: an entry that was read and is in the last PSCACHE_REFRESH_AHEAD_PERCENT of its
+  TTL is refetched in the background, on a hit or when main reports an INVOKE.
+Fetches run as tasks of their own, so a reader that goes away cancels nobody else's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Awaitable, Callable, Hashable
+
+from app import log, render
+from app.cache import Cache, Entry
+from app.config import Settings
+from app.errors import ApiError
+from app.reads import Fetched, Reads
+from app.stats import Stats
+
+Fetch = Callable[[list], Awaitable[Fetched]]
+# Throttling, 5xx, timeouts, lost connections: worth an old value. Credentials and region are not transient.
+TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
+NOT_TRANSIENT = {"NoCredentials", "NoRegion"}
+
+
+def transient(err: ApiError) -> bool:
+    return err.status in TRANSIENT_STATUSES and err.code not in NOT_TRANSIENT
+
+
+class Result:
+    __slots__ = ("entry", "state", "reason")
+
+    def __init__(self, entry: Entry, state: str, reason: str = ""):
+        self.entry = entry
+        self.state = state  # hit, miss, stale or coalesced
+        self.reason = reason  # why a stale value was served
+
+    @property
+    def body(self) -> bytes:
+        return render.BODIES[self.entry.kind](self.entry.item)
+
+
+class Outcome:
+    """A multi-key read: a Result per requested key, plus what the fetches brought along or did not find."""
+
+    def __init__(self):
+        self.results: dict[Hashable, Result] = {}
+        self.extras: list[Entry] = []
+        self.missing: list = []
+
+
+class Loader:
+    def __init__(self, settings: Settings, cache: Cache, reads: Reads, stats: Stats, clock=time.monotonic):
+        self.settings = settings
+        self.cache = cache
+        self.reads = reads
+        self.stats = stats
+        self._clock = clock
+        self._inflight: dict[Hashable, asyncio.Future] = {}  # key -> future of its Entry (None: not obtained)
+        self._background: set[asyncio.Future] = set()
+
+    def caching(self, service: str) -> bool:
+        return self.settings.caching(service)
+
+    async def read(self, key: Hashable, refresh: bool = False) -> Result:
+        outcome = await self.read_many([key], self.reads.one, refresh)
+        return outcome.results[key]
+
+    async def read_many(self, keys: list, fetch: Fetch, refresh: bool = False) -> Outcome:
+        """Answer keys of one store: hits from the cache, joins of fetches in flight, one fetch for the rest."""
+        outcome = Outcome()
+        if not self.caching(keys[0][0]):
+            fetched = await fetch(keys)
+            self._collect(outcome, fetched, keys, "miss")
+            return outcome
+        own, waits = [], {}
+        for key in keys:
+            if not refresh:
+                entry = self.cache.get(key)
+                if entry is not None and self.cache.fresh(entry):
+                    outcome.results[key] = self._answer(Result(entry, "hit"))
+                    self._refresh_if_due(key, entry)
+                    continue
+                if key in self._inflight:
+                    waits[key] = self._inflight[key]
+                    continue
+            own.append(key)
+        if own:
+            await self._fetch_into(outcome, own, fetch)
+        retry = []
+        for key, future in waits.items():
+            try:
+                entry = await asyncio.shield(future)
+            except ApiError as err:
+                outcome.results[key] = self._stale_or_raise(key, err)
+                continue
+            if entry is None:
+                retry.append(key)  # the fetch we joined did not get this key (a failed or partial batch)
+            else:
+                outcome.results[key] = self._answer(Result(entry, "coalesced"))
+        if retry:
+            await self._fetch_into(outcome, retry, fetch)
+        return outcome
+
+    async def _fetch_into(self, outcome: Outcome, keys: list, fetch: Fetch) -> None:
+        try:
+            fetched = await asyncio.shield(self._launch(keys, fetch))
+        except ApiError as err:
+            for key in keys:
+                outcome.results[key] = self._stale_or_raise(key, err)
+            return
+        self._collect(outcome, fetched, keys, "miss")
+
+    def _collect(self, outcome: Outcome, fetched: Fetched, keys: list, state: str) -> None:
+        for key in keys:
+            if key in fetched.found:
+                outcome.results[key] = self._answer(Result(fetched.found[key][0], state))
+        outcome.extras += [entry for _, entry, _ in fetched.extras]
+        outcome.missing += fetched.missing
+
+    def _answer(self, result: Result) -> Result:
+        result.entry.read = True
+        self.stats.count(result.state)
+        return result
+
+    def _stale_or_raise(self, key: Hashable, err: ApiError) -> Result:
+        if self.settings.stale_if_error and transient(err):
+            entry = self.cache.get(key)  # kept up to stale_if_error seconds past its expiry
+            if entry is not None:
+                age = self._clock() - entry.fetched
+                log.warn(f"serving a stale value ({age:.0f} s old) because the upstream failed: {err.code}")
+                return self._answer(Result(entry, "stale", err.code))
+        raise err
+
+    def _launch(self, keys: list, fetch: Fetch) -> asyncio.Task:
+        """Start one fetch for keys and register each key as in flight until it ends."""
+        loop = asyncio.get_running_loop()
+        futures = {key: loop.create_future() for key in keys}
+        self._inflight.update(futures)
+        task = loop.create_task(fetch(keys))
+
+        def done(task: asyncio.Task) -> None:
+            for key, future in futures.items():
+                if self._inflight.get(key) is future:
+                    del self._inflight[key]
+            if task.cancelled():
+                error: BaseException | None = ApiError(503, "Cancelled", "the fetch was cancelled (shutting down)")
+            else:
+                error = task.exception()
+            if error is None:
+                fetched = task.result()
+                self._store(fetched)
+            for key, future in futures.items():
+                if error is not None:
+                    future.set_exception(error)
+                    future.exception()  # nobody may be waiting: mark it retrieved
+                else:
+                    found = fetched.found.get(key)
+                    future.set_result(found[0] if found else None)
+
+        task.add_done_callback(done)
+        return task
+
+    def _store(self, fetched: Fetched) -> None:
+        for key, (entry, aliases) in fetched.found.items():
+            self.cache.put(key, entry, aliases)
+        for key, entry, aliases in fetched.extras:
+            self.cache.put(key, entry, aliases)
+
+    # Refresh ahead and prefetch: work nobody waits for, started in the background.
+
+    def _due(self, entry: Entry, now: float) -> bool:
+        percent = self.settings.refresh_ahead_percent
+        return bool(percent) and now >= entry.fetched + entry.ttl * (100 - percent) / 100
+
+    def _refresh_if_due(self, key: Hashable, entry: Entry) -> None:
+        if self._due(entry, self._clock()) and key not in self._inflight:
+            self._background_fetch([key], self.reads.one, "refreshed_ahead")
+
+    def refresh_due(self) -> int:
+        """Refetch every entry that was read and is near (or past) its expiry. main calls this on INVOKE:
+        the environment is thawed then, and between invokes no timer would fire."""
+        if not self.settings.refresh_ahead_percent:
+            return 0
+        now = self._clock()
+        due = [k for k, e in self.cache.entries() if e.read and self._due(e, now) and k not in self._inflight]
+        for key in due:
+            self._background_fetch([key], self.reads.one, "refreshed_ahead")
+        return len(due)
+
+    def _background_fetch(self, keys: list, fetch: Fetch, event: str) -> asyncio.Task:
+        task = self._launch(keys, fetch)
+        self._background.add(task)
+
+        def done(task: asyncio.Task) -> None:
+            self._background.discard(task)
+            if not task.cancelled() and task.exception() is None:  # failures were logged by upstream
+                self.stats.count(event, len(task.result().found))
+
+        task.add_done_callback(done)
+        return task
+
+    async def prefetch(self, items: tuple) -> None:
+        """Fetch PSCACHE_PREFETCH's items in as few calls as the APIs allow; a missing item is logged, not fatal."""
+        from app.query import parse_parameter, parse_secret
+        from urllib.parse import quote
+
+        groups: dict[tuple, list] = {}
+        for service, ident, query in items:
+            if not self.caching(service):
+                continue
+            field = "name" if service == "ssm" else "secretId"
+            raw = f"{field}={quote(ident, safe='')}" + (f"&{query}" if query else "")
+            try:
+                request = (parse_parameter if service == "ssm" else parse_secret)(raw)
+            except ApiError as err:
+                log.warn(f"PSCACHE_PREFETCH: skipping {service}:{ident}: {err.message}")
+                continue
+            key = request.cache_key
+            if key in self._inflight or self.cache.get(key) is not None:
+                continue
+            if service == "ssm":
+                groups.setdefault(("ssm", key[3]), []).append(key)
+            elif key[2] is None and key[3] is None:
+                groups.setdefault(("secretsmanager",), []).append(key)
+            else:
+                groups[key] = [key]  # a versioned secret: BatchGetSecretValue cannot ask for a version
+        tasks, obtained = [], 0
+        for group, keys in groups.items():
+            fetch = self.reads.one if len(group) == 4 else (
+                self.reads.parameters if group[0] == "ssm" else self.reads.secrets)
+            tasks.append((keys, self._background_fetch(keys, fetch, "prefetched")))
+        for keys, task in tasks:
+            try:
+                fetched = await asyncio.shield(task)
+            except ApiError as err:
+                what = "not found" if err.status == 404 else f"failed ({err.code}); fetched on first read instead"
+                log.warn(f"PSCACHE_PREFETCH: {', '.join(repr(k[1]) for k in keys)} {what}")
+                continue
+            obtained += len(fetched.found) + len(fetched.extras)
+            for missing in fetched.missing:
+                shown = missing.get("SecretId") if isinstance(missing, dict) else missing
+                log.warn(f"PSCACHE_PREFETCH: {shown!r} was not found")
+        if tasks:
+            log.info(f"prefetched {obtained} of {len(items)} item(s)")
