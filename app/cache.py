@@ -19,7 +19,7 @@ ENTRY_OVERHEAD = 400
 
 
 class Entry:
-    __slots__ = ("item", "kind", "fetched", "ttl", "read", "idents", "aliases", "size")
+    __slots__ = ("item", "kind", "fetched", "ttl", "read", "idents", "aliases", "size", "failed_at", "failure")
 
     def __init__(self, item: bytes, kind: str, fetched: float, ttl: float, idents: Iterable[str] = ()):
         self.item = item  # the JSON object of one parameter or secret, or a whole body
@@ -30,6 +30,8 @@ class Entry:
         self.idents = frozenset(idents)  # names and ARNs it answers for, for invalidation
         self.aliases: list[Hashable] = []
         self.size = len(item) + ENTRY_OVERHEAD
+        self.failed_at = 0.0  # when a refetch of this expired entry last failed transiently, and why
+        self.failure = ""
 
     @property
     def expires(self) -> float:

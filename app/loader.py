@@ -26,6 +26,9 @@ Fetch = Callable[[list], Awaitable[Fetched]]
 # Throttling, 5xx, timeouts, lost connections: worth an old value. Credentials and region are not transient.
 TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
 NOT_TRANSIENT = {"NoCredentials", "NoRegion"}
+# While the upstream is failing, an expired entry is served stale at once and retried in the background
+# at most this often, so an outage costs readers no waiting after its first failure.
+RETRY_STALE_S = 1.0
 
 
 def transient(err: ApiError) -> bool:
@@ -86,6 +89,11 @@ class Loader:
                     outcome.results[key] = self._answer(Result(entry, "hit"))
                     self._refresh_if_due(key, entry)
                     continue
+                if entry is not None and entry.failed_at:
+                    outcome.results[key] = self._answer(Result(entry, "stale", entry.failure))
+                    if self._clock() - entry.failed_at >= RETRY_STALE_S and key not in self._inflight:
+                        self._background_fetch([key], self.reads.one, "refreshed_ahead")
+                    continue
                 if key in self._inflight:
                     waits[key] = self._inflight[key]
                     continue
@@ -132,8 +140,10 @@ class Loader:
         if self.settings.stale_if_error and transient(err):
             entry = self.cache.get(key)  # kept up to stale_if_error seconds past its expiry
             if entry is not None:
-                age = self._clock() - entry.fetched
-                log.warn(f"serving a stale value ({age:.0f} s old) because the upstream failed: {err.code}")
+                if not entry.failed_at:
+                    age = self._clock() - entry.fetched
+                    log.warn(f"serving a stale value ({age:.0f} s old) while the upstream fails: {err.code}")
+                entry.failed_at, entry.failure = self._clock(), err.code
                 return self._answer(Result(entry, "stale", err.code))
         raise err
 
@@ -199,8 +209,16 @@ class Loader:
 
         def done(task: asyncio.Task) -> None:
             self._background.discard(task)
-            if not task.cancelled() and task.exception() is None:  # failures were logged by upstream
+            if task.cancelled():
+                return
+            error = task.exception()  # already logged by upstream
+            if error is None:
                 self.stats.count(event, len(task.result().found))
+            elif isinstance(error, ApiError) and transient(error):
+                for key in keys:
+                    entry = self.cache.get(key)
+                    if entry is not None and entry.failed_at:
+                        entry.failed_at, entry.failure = self._clock(), error.code
 
         task.add_done_callback(done)
         return task

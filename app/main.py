@@ -18,6 +18,7 @@ from app.listener import adopt, bind
 # Kept back from the SHUTDOWN deadline for closing clients and interpreter exit.
 SHUTDOWN_MARGIN_S = 0.15
 SIGNAL_DRAIN_S = 5.0
+PREFETCH_HOLD_S = 3.0  # of Lambda's 10 s INIT limit, shared with the function's own init
 
 
 def _fail_init(api: ExtensionsApi | None, name: str, init_type: str, error_type: str, message: str) -> int:
@@ -117,11 +118,17 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) 
     events: asyncio.Queue = asyncio.Queue()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, events.put_nowait, {"eventType": "_SIGNAL", "signal": sig.name})
+    # The SDK import (on a thread) and the clients overlap the function's init, and the loop keeps answering.
+    warm = loop.create_task(_warm_start(upstream, loader, settings, prefetch=not snap_start))
+    background = [warm]
+    if settings.prefetch and not snap_start and api is not None:
+        # With PSCACHE_PREFETCH, INIT ends only once the values are in (or PREFETCH_HOLD_S passed): Lambda
+        # freezes the environment after INIT, and the first invoke's reads should be hits, not waits.
+        done, _ = await asyncio.wait([warm], timeout=PREFETCH_HOLD_S)
+        if not done:
+            log.warn(f"prefetch still running after {PREFETCH_HOLD_S:.0f} s; finishing INIT anyway")
     if api is not None:
         pump_events(api, lambda event: loop.call_soon_threadsafe(events.put_nowait, event))
-    # After next is on its way: the SDK import (on a thread) and the clients overlap the function's init
-    # instead of extending INIT, and the loop keeps answering meanwhile.
-    background = [loop.create_task(_warm_start(upstream, loader, settings, prefetch=not snap_start))]
 
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "local"
     code, budget, invokes = 0, SIGNAL_DRAIN_S, 0

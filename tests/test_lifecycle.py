@@ -12,32 +12,10 @@ import pytest
 import fault_proxy as faults
 from conftest import SECRET_V2
 from harness import ROOT, TOKEN, extensions_dir, free_port, http_get
-from lambda_emulator import LMI, SNAP_START, LambdaEmulator
+from lambda_emulator import LMI, SNAP_START
 
 PARAM = "/systemsmanager/parameters/get?name=%2Fpscache%2Fstring"
 SECRET = "/secretsmanager/get?secretId=pscache%2Fsecret"
-
-
-@pytest.fixture
-def lam(tmp_path, base_env):
-    """Build an emulator around the product's extensions folder; everything is killed at the end."""
-    made = []
-
-    def make(settings=None, **kwargs) -> tuple[LambdaEmulator, int]:
-        port = free_port()
-        env = {k: v for k, v in base_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
-        env.update({"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(port)})
-        env.update({k: str(v) for k, v in (settings or {}).items()})
-        creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": TOKEN}
-        if kwargs.get("mode") != SNAP_START:
-            env.update(creds)
-        emu = LambdaEmulator(extensions_dir(tmp_path), env=env, log_dir=tmp_path / "logs", **kwargs)
-        made.append(emu)
-        return emu, port
-
-    yield make
-    for emu in made:
-        emu.close()
 
 
 def proc_state(pid: int, want: str, within_s: float = 2.0) -> str:
