@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Awaitable, Callable, Hashable
+from urllib.parse import quote
 
 from app import log, render
 from app.cache import Cache, Entry
 from app.config import Settings
 from app.errors import ApiError
+from app.query import parse_parameter, parse_secret
 from app.reads import Fetched, Reads
 from app.stats import Stats
 
@@ -225,9 +227,11 @@ class Loader:
 
     async def prefetch(self, items: tuple) -> None:
         """Fetch PSCACHE_PREFETCH's items in as few calls as the APIs allow; a missing item is logged, not fatal."""
-        from app.query import parse_parameter, parse_secret
-        from urllib.parse import quote
+        await self.report_prefetch(self.launch_prefetch(items), len(items))
 
+    def launch_prefetch(self, items: tuple) -> list:
+        """Start the prefetch calls and mark their keys in flight before returning, so a read that comes
+        right after joins them instead of fetching on its own."""
         groups: dict[tuple, list] = {}
         for service, ident, query in items:
             if not self.caching(service):
@@ -248,11 +252,15 @@ class Loader:
                 groups.setdefault(("secretsmanager",), []).append(key)
             else:
                 groups[key] = [key]  # a versioned secret: BatchGetSecretValue cannot ask for a version
-        tasks, obtained = [], 0
+        tasks = []
         for group, keys in groups.items():
             fetch = self.reads.one if len(group) == 4 else (
                 self.reads.parameters if group[0] == "ssm" else self.reads.secrets)
             tasks.append((keys, self._background_fetch(keys, fetch, "prefetched")))
+        return tasks
+
+    async def report_prefetch(self, tasks: list, wanted: int) -> None:
+        obtained = 0
         for keys, task in tasks:
             try:
                 fetched = await asyncio.shield(task)
@@ -265,4 +273,4 @@ class Loader:
                 shown = missing.get("SecretId") if isinstance(missing, dict) else missing
                 log.warn(f"PSCACHE_PREFETCH: {shown!r} was not found")
         if tasks:
-            log.info(f"prefetched {obtained} of {len(items)} item(s)")
+            log.info(f"prefetched {obtained} of {wanted} item(s)")

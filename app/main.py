@@ -140,8 +140,9 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) 
             if not cache.storing:
                 cache.storing = True
                 log.debug("first INVOKE after a SnapStart init: caching from now on")
-                if settings.prefetch:
-                    background.append(loop.create_task(loader.prefetch(settings.prefetch)))
+                if settings.prefetch:  # started before this loop yields, so the invoke's reads join it
+                    started = loader.launch_prefetch(settings.prefetch)
+                    background.append(loop.create_task(loader.report_prefetch(started, len(settings.prefetch))))
             loader.refresh_due()
             every = settings.metrics_every_invokes
             if settings.metrics_emf and every and invokes % every == 0:
