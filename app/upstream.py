@@ -35,7 +35,7 @@ THROTTLED = {
     "ThrottledException", "RequestThrottled", "RequestThrottledException", "SlowDown",
 }
 # API name -> (service, botocore method)
-_APIS = {
+APIS = {
     "GetParameter": ("ssm", "get_parameter"),
     "GetParameters": ("ssm", "get_parameters"),
     "GetParametersByPath": ("ssm", "get_parameters_by_path"),
@@ -115,7 +115,7 @@ class Upstream:
             await self._client(service)
 
     async def _call(self, api: str, subject: str, **kwargs) -> dict:
-        service, method = _APIS[api]
+        service, method = APIS[api]
         timeout_ms = self._settings.timeout_ms_for(service)
         started = time.monotonic()
         try:

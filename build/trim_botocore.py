@@ -1,8 +1,8 @@
-"""Shrink the botocore data that the layer keeps to what pscache's two calls need.
+"""Shrink the botocore data that the layer keeps to what pscache's calls need.
 
 botocore parses endpoints.json (1.2 MB, every AWS service) and each client's
 whole service model (SSM: 890 KB, ~150 operations) into dicts it keeps for the
-life of the process. pscache calls two operations, so the layer keeps only
+life of the process. pscache calls five operations, so the layer keeps only
 their endpoint entries and the shapes those operations reach. Measured on
 CPython: peak RSS after one parameter and one secret drops by ~11 MB.
 """
@@ -13,8 +13,12 @@ import gzip
 import json
 from pathlib import Path
 
-# The only calls pscache makes (app/upstream.py). sts stays whole: credential providers use it.
-OPERATIONS = {"ssm": ["GetParameter"], "secretsmanager": ["GetSecretValue"]}
+# The only calls pscache makes (app/upstream.py APIS; tests/test_build.py checks they agree).
+# sts stays whole: credential providers use it.
+OPERATIONS = {
+    "ssm": ["GetParameter", "GetParameters", "GetParametersByPath"],
+    "secretsmanager": ["GetSecretValue", "BatchGetSecretValue"],
+}
 ENDPOINT_SERVICES = {"ssm", "secretsmanager", "sts"}
 
 
