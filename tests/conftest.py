@@ -8,7 +8,8 @@ import boto3
 import pytest
 
 from fault_proxy import FaultProxy
-from harness import TOKEN, LocalExtension, start_moto
+from harness import TOKEN, LocalExtension, extensions_dir, free_port, start_moto
+from lambda_emulator import SNAP_START, LambdaEmulator
 
 
 REGION = "us-east-1"
@@ -125,3 +126,25 @@ def start_ext(tmp_path, base_env):
     for ext in started:
         if ext.proc.poll() is None:
             ext.stop(timeout=10)
+
+
+@pytest.fixture
+def lam(tmp_path, base_env):
+    """Build an emulator around the product's extensions folder; everything is killed at the end."""
+    made = []
+
+    def make(settings=None, **kwargs) -> tuple[LambdaEmulator, int]:
+        port = free_port()
+        env = {k: v for k, v in base_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+        env.update({"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(port)})
+        env.update({k: str(v) for k, v in (settings or {}).items()})
+        creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": TOKEN}
+        if kwargs.get("mode") != SNAP_START:
+            env.update(creds)
+        emu = LambdaEmulator(extensions_dir(tmp_path), env=env, log_dir=tmp_path / "logs", **kwargs)
+        made.append(emu)
+        return emu, port
+
+    yield make
+    for emu in made:
+        emu.close()

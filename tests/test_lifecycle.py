@@ -1,8 +1,6 @@
 """pscache as a Lambda external extension, inside the faithful emulator (tests/lambda_emulator.py)."""
 
-import shutil
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -11,33 +9,11 @@ import pytest
 
 import fault_proxy as faults
 from conftest import SECRET_V2
-from harness import ROOT, TOKEN, extensions_dir, free_port, http_get
-from lambda_emulator import LMI, SNAP_START, LambdaEmulator
+from harness import TOKEN, extensions_dir, free_port, http_get
+from lambda_emulator import LMI, SNAP_START
 
 PARAM = "/systemsmanager/parameters/get?name=%2Fpscache%2Fstring"
 SECRET = "/secretsmanager/get?secretId=pscache%2Fsecret"
-
-
-@pytest.fixture
-def lam(tmp_path, base_env):
-    """Build an emulator around the product's extensions folder; everything is killed at the end."""
-    made = []
-
-    def make(settings=None, **kwargs) -> tuple[LambdaEmulator, int]:
-        port = free_port()
-        env = {k: v for k, v in base_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
-        env.update({"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(port)})
-        env.update({k: str(v) for k, v in (settings or {}).items()})
-        creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": TOKEN}
-        if kwargs.get("mode") != SNAP_START:
-            env.update(creds)
-        emu = LambdaEmulator(extensions_dir(tmp_path), env=env, log_dir=tmp_path / "logs", **kwargs)
-        made.append(emu)
-        return emu, port
-
-    yield make
-    for emu in made:
-        emu.close()
 
 
 def proc_state(pid: int, want: str, within_s: float = 2.0) -> str:
@@ -242,28 +218,6 @@ def test_unreachable_extensions_api_exits_non_zero(tmp_path, base_env):
     env = dict(base_env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{free_port()}", PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=str(free_port()))
     proc = subprocess.run([str(extensions_dir(tmp_path) / "pscache")], env=env, capture_output=True, timeout=30)
     assert proc.returncode == 1 and b"could not register" in proc.stdout
-
-
-@pytest.mark.parametrize(
-    "runtime",
-    [
-        [sys.executable, str(ROOT / "examples/python/function.py")],
-        pytest.param(["node", str(ROOT / "examples/node/function.mjs")], id="node"),
-    ],
-    ids=["python", "node"],
-)
-def test_sample_functions_in_other_runtimes(lam, proxy, runtime):
-    if runtime[0] == "node" and shutil.which("node") is None:
-        pytest.fail("node is required for this test (install nodejs)")
-    emu, _ = lam({"DEMO_PARAMETER": "/pscache/string"}, runtime=runtime)
-    assert emu.init().ok, emu.runtime_output()
-    for _ in range(2):
-        result = emu.invoke(payload={"parameter": "/pscache/secure", "secret": "pscache/secret"}, timeout_s=10)
-        assert result.ok, (result, emu.runtime_output())
-        assert result.response["during_init"] == {"status": 200, "value": "value-v2"}
-        assert result.response["parameter"]["value"] == "sec... (12 chars)"  # SecureString, masked by the sample
-        assert result.response["secret"]["status"] == 200
-    assert proxy.count("GetParameter") == 2 and proxy.count("GetSecretValue") == 1
 
 
 def test_losing_the_extensions_api_after_register_is_reported_through_exit_error(tmp_path, base_env):
