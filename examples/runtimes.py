@@ -1,11 +1,12 @@
-"""The four example functions as custom runtimes: build what needs building, return the command and _HANDLER.
+"""The example functions as custom runtimes: build what needs building, return the command and _HANDLER.
 
-Used by tests/test_examples.py and scripts/demo. A missing toolchain is an error naming the Debian package,
+Used by tests/test_examples.py, tests/test_walkthrough.py and scripts/demo. A missing toolchain is an error naming the Debian package,
 never a skip: .ci/run installs them all.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -42,3 +43,23 @@ def runtime_command(language: str, build_dir: Path) -> tuple[list[str], str]:
                        check=True, capture_output=True)
         return [str(out / "bootstrap")], "bootstrap"
     raise ValueError(f"unknown language {language!r}; one of {LANGUAGES}")
+
+
+def walkthrough_package(dest: Path) -> tuple[list[str], str]:
+    """The blog walkthrough as a deployment package (function, pscache client, bootstrap, PyMySQL vendored from
+    its installed distribution), and the command that runs it without site-packages: only the package's copy of
+    PyMySQL can be imported, as on Lambda."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for source in (EXAMPLES / "walkthrough/lambda_function.py", EXAMPLES / "python/pscache_client.py",
+                   EXAMPLES / "python/bootstrap"):
+        shutil.copy2(source, dest / source.name)
+    try:
+        dist = importlib.metadata.distribution("PyMySQL")
+    except importlib.metadata.PackageNotFoundError:
+        raise RuntimeError("PyMySQL is not installed: pip install PyMySQL (it is in the test extras)") from None
+    for file in dist.files or ():
+        if file.parts[0] == "pymysql" and file.suffix == ".py":
+            target = dest / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(dist.locate_file(file), target)
+    return [sys.executable, "-S", str(dest / "bootstrap")], "lambda_function.lambda_handler"
