@@ -39,6 +39,8 @@ def runtime_command(language: str, build_dir: Path) -> tuple[list[str], str]:
     if language == "go":
         # Standard library only: no module download may happen, and the installed toolchain is the one used.
         env = dict(os.environ, GOTOOLCHAIN="local", GOPROXY="off", CGO_ENABLED="0")
+        if not (env.get("HOME") or env.get("XDG_CACHE_HOME")):  # go needs a build cache and a GOPATH somewhere
+            env.update(GOCACHE=str(build_dir / "go-cache"), GOPATH=str(build_dir / "go-path"))
         subprocess.run(["go", "build", "-o", str(out / "bootstrap"), "."], cwd=EXAMPLES / "go", env=env,
                        check=True, capture_output=True)
         return [str(out / "bootstrap")], "bootstrap"
