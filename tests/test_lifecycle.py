@@ -1,8 +1,6 @@
 """pscache as a Lambda external extension, inside the faithful emulator (tests/lambda_emulator.py)."""
 
-import shutil
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -11,7 +9,7 @@ import pytest
 
 import fault_proxy as faults
 from conftest import SECRET_V2
-from harness import ROOT, TOKEN, extensions_dir, free_port, http_get
+from harness import TOKEN, extensions_dir, free_port, http_get
 from lambda_emulator import LMI, SNAP_START
 
 PARAM = "/systemsmanager/parameters/get?name=%2Fpscache%2Fstring"
@@ -220,28 +218,6 @@ def test_unreachable_extensions_api_exits_non_zero(tmp_path, base_env):
     env = dict(base_env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{free_port()}", PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=str(free_port()))
     proc = subprocess.run([str(extensions_dir(tmp_path) / "pscache")], env=env, capture_output=True, timeout=30)
     assert proc.returncode == 1 and b"could not register" in proc.stdout
-
-
-@pytest.mark.parametrize(
-    "runtime",
-    [
-        [sys.executable, str(ROOT / "examples/python/function.py")],
-        pytest.param(["node", str(ROOT / "examples/node/function.mjs")], id="node"),
-    ],
-    ids=["python", "node"],
-)
-def test_sample_functions_in_other_runtimes(lam, proxy, runtime):
-    if runtime[0] == "node" and shutil.which("node") is None:
-        pytest.fail("node is required for this test (install nodejs)")
-    emu, _ = lam({"DEMO_PARAMETER": "/pscache/string"}, runtime=runtime)
-    assert emu.init().ok, emu.runtime_output()
-    for _ in range(2):
-        result = emu.invoke(payload={"parameter": "/pscache/secure", "secret": "pscache/secret"}, timeout_s=10)
-        assert result.ok, (result, emu.runtime_output())
-        assert result.response["during_init"] == {"status": 200, "value": "value-v2"}
-        assert result.response["parameter"]["value"] == "sec... (12 chars)"  # SecureString, masked by the sample
-        assert result.response["secret"]["status"] == 200
-    assert proxy.count("GetParameter") == 2 and proxy.count("GetSecretValue") == 1
 
 
 def test_losing_the_extensions_api_after_register_is_reported_through_exit_error(tmp_path, base_env):

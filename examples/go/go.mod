@@ -1,0 +1,3 @@
+module example.com/pscache-example
+
+go 1.19

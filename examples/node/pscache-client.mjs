@@ -1,0 +1,37 @@
+// Read SSM parameters and Secrets Manager secrets through pscache (or the AWS extension): Node.js 18+, no packages.
+// Copy this file next to your handler. `localhost` may resolve to ::1 first (Node 17+): pscache listens there too.
+const port = process.env.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT ?? "2773";
+
+// pscache answered with an error: its HTTP status and its JSON body {"__type", "message"}.
+export class PscacheError extends Error {
+  constructor(status, errorType, message) {
+    super(`pscache answered ${status} ${errorType}: ${message}`);
+    Object.assign(this, { name: "PscacheError", status, errorType, detail: message });
+  }
+}
+
+// SnapStart sets no AWS_SESSION_TOKEN; pscache then accepts the container token.
+const token = () => process.env.AWS_SESSION_TOKEN || process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN || "";
+
+export async function get(path, query) {
+  const response = await fetch(`http://localhost:${port}${path}?${new URLSearchParams(query)}`, {
+    headers: { "X-Aws-Parameters-Secrets-Token": token() },
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await response.text();
+  if (response.ok) return JSON.parse(text);
+  let doc;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    doc = { message: text }; // the AWS extension answers errors in plain text
+  }
+  throw new PscacheError(response.status, doc.__type || "ExtensionError", doc.message || "");
+}
+
+// The GetParameter `Parameter` object: Name, Type, Value, Version, ...
+export const getParameter = async (name, decrypt = true) =>
+  (await get("/systemsmanager/parameters/get", { name, withDecryption: String(decrypt) })).Parameter;
+
+// The GetSecretValue body: Name, SecretString or SecretBinary (base64), VersionId, ...
+export const getSecret = (secretId) => get("/secretsmanager/get", { secretId });
