@@ -31,6 +31,7 @@ class Stats:
         self.latency: dict[str, deque] = {}
         self._window: list[float] = []  # latencies since the last EMF line
         self._emitted: Counter[str] = Counter()
+        self.clients: list[str] = []  # AWS clients created so far (warm start makes both right after register)
 
     def count(self, event: str, n: int = 1) -> None:
         self.cache[event] += n
@@ -51,6 +52,7 @@ class Stats:
             "uptimeSeconds": round(self._clock() - self.started, 3),
             "cache": {**{e: self.cache[e] for e in CACHE_EVENTS}, "entries": entries, "bytes": size},
             "upstream": upstream,
+            "clients": self.clients,
         }
 
     def emf_line(self, function_name: str, now_ms: int | None = None) -> str:

@@ -107,6 +107,7 @@ class Upstream:
                     self._session.client(service, config=self._config(service))
                 )
                 self._clients[service] = client
+                self._stats.clients.append(service)
         return self._clients[service]
 
     async def warm(self) -> None:

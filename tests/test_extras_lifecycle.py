@@ -24,6 +24,22 @@ def reads(port, *paths):
     return handler
 
 
+def test_warm_start_creates_both_clients_during_init_without_calling_aws(lam, proxy):
+    emu, port = lam()
+    assert emu.init().ok
+
+    def stats(event, context):
+        deadline = time.monotonic() + 2
+        while True:
+            body = http_get(port, "/pscache/stats").json()
+            if len(body["clients"]) == 2 or time.monotonic() > deadline:
+                return body
+
+    body = emu.invoke(stats).response
+    assert sorted(body["clients"]) == ["secretsmanager", "ssm"] and body["upstream"] == {}
+    assert sum(proxy.calls.values()) == 0
+
+
 def test_prefetched_values_make_the_first_invoke_all_hits(lam, proxy):
     emu, port = lam({"PSCACHE_PREFETCH": PREFETCH})
     assert emu.init().ok
