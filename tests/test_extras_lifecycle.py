@@ -3,6 +3,7 @@ an outage, SnapStart, Managed Instances and EMF metrics, counted at the local AW
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -113,6 +114,11 @@ def test_managed_instances_refresh_ahead_from_request_traffic(lam, proxy):
         time.sleep(0.2)
     assert states[0] == "miss" and set(states[1:]) == {"hit"}, states
     assert proxy.count("GetParameter") >= 2
+    # Managed Instances send invocations concurrently into one environment: all served, none waits on another.
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(lambda _: emu.invoke(reads(port, PARAM, SECRET)), range(10)))
+    assert all(r.ok and r.response == ["hit", r.response[1]] for r in results)
+    assert proxy.count("GetSecretValue") == 1
 
 
 def test_emf_lines_every_n_invokes_and_at_shutdown(lam, proxy):
