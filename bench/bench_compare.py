@@ -25,10 +25,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from compare import VARIANTS, run_variant
-from local_aws import PARAM_NAME, SECRET_ID, TOKEN, base_env, start_local_aws, stop_local_aws
+from local_aws import PARAM_NAME, SECRET_ID, TOKEN, base_env, bench_parser, pscache_extensions, start_local_aws, stop_local_aws
 from node_sdk import PACKAGES, ensure_node_sdk
-
-from harness import python_extensions_dir  # noqa: E402  (tests/ is on the path through local_aws)
 
 FIGURES = ("init_ms", "first_invoke_ms", "warm_invoke_ms", "function_mb", "extension_mb", "upstream_calls")
 
@@ -53,15 +51,12 @@ def render(medians: dict[str, dict], args: argparse.Namespace, versions: str) ->
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--layer", help="unpacked layer folder: run the compiled binary instead of python -m app")
-    parser.add_argument("--runs", type=int, default=5)
+    parser = bench_parser(__doc__, runs=5)
     parser.add_argument("--invokes", type=int, default=100)
-    parser.add_argument("--json", help="write every run's figures here")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="pscache-compare-"))
-    ext_dir = Path(args.layer) / "extensions" if args.layer else python_extensions_dir(work / "python-ext")
+    ext_dir = pscache_extensions(args.layer, work)
     empty = work / "no-extensions"
     empty.mkdir()
     extra = {"BENCH_PARAMETER": PARAM_NAME, "BENCH_SECRET": SECRET_ID, "BENCH_NODE_MODULES": str(ensure_node_sdk())}

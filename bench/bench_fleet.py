@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -23,9 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from fleet import Ramp, ScenarioResult, median_summary, run_scenario
-from local_aws import PARAM_NAME, base_env, start_local_aws, stop_local_aws
-
-from harness import python_extensions_dir  # noqa: E402  (tests/ is on the path through local_aws)
+from local_aws import PARAM_NAME, base_env, bench_parser, pscache_extensions, start_local_aws, stop_local_aws
 
 DEFAULT_SCENARIOS = [
     "TTL 0:SSM_PARAMETER_STORE_TTL=0",
@@ -58,43 +57,48 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
         f"{time.strftime('%Y-%m-%d')}, {os.uname().nodename} ({os.cpu_count()} cores), pscache as "
         f"{'the compiled binary' if args.layer else 'python -m app'}; {args.duration:g} s, arrivals ramping "
         f"{args.rate_from:g} → {args.rate_to:g}/s, hold {args.hold_ms:g} ms, {args.keys} parameter(s) per invoke, "
-        f"routing {args.routing}, median of {args.runs} run(s).",
+        f"routing {args.routing}, at most {args.max_environments} environments, median of {args.runs} run(s).",
         "",
-        "| scenario | blog: GetParameter calls | invokes | environments | upstream calls | calls / env / key "
-        "| reads not served from cache | warm read p50 / p99 (ms) | cold-start read p50 (ms) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| scenario | blog: GetParameter calls | invokes | environments | invokes that waited for one "
+        "| upstream calls | calls / env / key | reads not served from cache | warm read p50 / p99 (ms) "
+        "| cold-start read p50 (ms) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         failed = f" ({num(r['failed'])} failed)" if r["failed"] else ""
         lines.append(
             f"| {r['scenario']} | {BLOG.get(r['scenario'], '–')} | {num(r['invokes'])}{failed} | "
-            f"{num(r['environments'])} | {num(r['upstream_calls'])} | {num(r['calls_per_env_per_key'], '{:.2f}')} | "
+            f"{num(r['environments'])} | {num(r['queued'])} | {num(r['upstream_calls'])} | {num(r['calls_per_env_per_key'], '{:.2f}')} | "
             f"{num(r['reads_missed'])} | {num(r['warm_read_p50_ms'], '{:.1f}')} / "
             f"{num(r['warm_read_p99_ms'], '{:.1f}')} | {num(r['cold_read_p50_ms'])} |")
     return "\n".join(lines)
 
 
+def stop_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--layer", help="unpacked layer folder: run the compiled binary instead of python -m app")
+    parser = bench_parser(__doc__, runs=1)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of arrivals (default 60)")
     parser.add_argument("--rate-from", type=float, default=10.0, help="arrivals per second at the start")
     parser.add_argument("--rate-to", type=float, default=40.0, help="arrivals per second at the end")
     parser.add_argument("--hold-ms", type=float, default=100.0, help="how long the handler works after reading")
     parser.add_argument("--keys", type=int, default=1, help="parameters read per invoke")
+    parser.add_argument("--max-environments", type=int, default=24,
+                        help="bound of the fleet; beyond it invokes wait for a free environment (default 24)")
     parser.add_argument("--routing", choices=("mru", "lru"), default="mru",
                         help="which idle environment gets an invoke: most recently freed, or longest idle")
-    parser.add_argument("--runs", type=int, default=1, help="runs of every scenario (medians are reported)")
     parser.add_argument("--scenario", action="append", help="NAME:VAR=VALUE VAR=VALUE (repeatable)")
     parser.add_argument("--plot", help="write the PNG plot of upstream calls per second here")
-    parser.add_argument("--json", help="write every run's per-second series and invocations here")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, stop_on_sigterm)  # unwind through the finally blocks that kill the fleet
 
     names = [PARAM_NAME] + [f"{PARAM_NAME}-{i}" for i in range(1, args.keys)]
     scenarios = [parse_scenario(s, names) for s in args.scenario or DEFAULT_SCENARIOS]
     ramp = Ramp(args.duration, args.rate_from, args.rate_to)
     work = Path(tempfile.mkdtemp(prefix="pscache-fleet-"))
-    ext_dir = Path(args.layer) / "extensions" if args.layer else python_extensions_dir(work / "python-ext")
+    ext_dir = pscache_extensions(args.layer, work)
     moto, proxy = start_local_aws(extra_parameters=args.keys - 1)
     env = base_env(proxy.url, 0)
     results: dict[str, list[ScenarioResult]] = {name: [] for name, _ in scenarios}
@@ -104,7 +108,7 @@ def main() -> int:
         for i in range(args.runs):
             for name, settings in scenarios:
                 results[name].append(run_scenario(f"{name} (run {i + 1})", ext_dir, env, settings, proxy, names,
-                                                  ramp, args.hold_ms / 1000, args.routing,
+                                                  ramp, args.hold_ms / 1000, args.routing, args.max_environments,
                                                   log=lambda line: print(line, flush=True)))
     finally:
         stop_local_aws(moto, proxy)

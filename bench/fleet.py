@@ -9,6 +9,8 @@ and then holds for a set time. The proxy in front of moto counts what reaches th
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import math
 import statistics
 import threading
@@ -53,6 +55,7 @@ class Invocation:
     ok: bool
     total_ms: float  # arrival -> the environment is free again (init included on a cold start)
     reads: list[tuple[int, float, str | None]] = field(default_factory=list)  # (status, ms, X-Pscache-Cache)
+    queued: bool = False  # it waited for a free environment: the fleet was at max_environments
 
 
 @dataclass
@@ -82,7 +85,8 @@ class ScenarioResult:
         states = self.cache_states()
         return {
             "scenario": self.name, "invokes": len(self.invocations), "failed": self.failed,
-            "environments": self.environments, "upstream_calls": self.upstream_calls,
+            "environments": self.environments, "queued": sum(i.queued for i in self.invocations),
+            "upstream_calls": self.upstream_calls,
             "calls_per_env_per_key": self.upstream_calls / max(1, self.environments * self.keys),
             "warm_read_p50_ms": percentile(warm, 50), "warm_read_p99_ms": percentile(warm, 99),
             "cold_read_p50_ms": percentile(cold, 50),
@@ -125,42 +129,66 @@ class Environment:
 
 class Fleet:
     """Routes each invoke to an idle environment (the most recently freed one, or the longest idle with
-    routing='lru'), else creates one."""
+    routing='lru'), else creates one. At max_environments (the machine's bound, like a reserved concurrency)
+    an invoke waits for the next environment to free up instead."""
 
     def __init__(self, ext_dir: Path, env: dict[str, str], paths: list[str], hold_s: float,
-                 routing: str = "mru", invoke_timeout_s: float = 30.0):
+                 routing: str = "mru", max_environments: int = 24, invoke_timeout_s: float = 30.0):
         if routing not in ("mru", "lru"):
             raise ValueError("routing must be mru or lru")
         self.ext_dir, self.env, self.paths, self.hold_s = ext_dir, env, paths, hold_s
-        self.routing, self.invoke_timeout_s = routing, invoke_timeout_s
-        self.environments: list[Environment] = []
+        self.routing, self.max_environments, self.invoke_timeout_s = routing, max_environments, invoke_timeout_s
+        self.environments: list[Environment] = []  # every one created, broken ones included
         self.invocations: list[Invocation] = []
         self._idle: list[Environment] = []
+        self._live = 0
+        self._pending: collections.deque[float] = collections.deque()  # arrival times of queued invokes
+        self._closing = False
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
     def dispatch(self, t0: float) -> None:
+        arrived = clock()
         with self._lock:
-            if self._idle:
-                env, cold = self._idle.pop(-1 if self.routing == "mru" else 0), False
-            else:
-                env, cold = Environment(len(self.environments), self.ext_dir, self.env), True
-                self.environments.append(env)
-        thread = threading.Thread(target=self._run, args=(env, cold, t0, clock()), daemon=True)
+            if self._closing:
+                return
+            env, cold = self._take()
+            if env is None:
+                self._pending.append(arrived)
+                return
+        thread = threading.Thread(target=self._run, args=(env, cold, t0, arrived), daemon=True)
         self._threads.append(thread)
         thread.start()
 
-    def _run(self, env: Environment, cold: bool, t0: float, arrived: float) -> None:
-        try:
-            result = env.invoke(self.paths, self.hold_s, self.invoke_timeout_s)
-            ok, reads = result.ok, result.response if result.ok and isinstance(result.response, list) else []
-        except Exception:  # a broken environment counts as a failed invoke; the run goes on
-            ok, reads = False, []
-        record = Invocation(arrived - t0, env.index, cold, ok, (clock() - arrived) * 1000, reads)
-        with self._lock:
-            self.invocations.append(record)
-            if ok:
-                self._idle.append(env)
+    def _take(self) -> tuple[Environment | None, bool]:
+        """An idle environment, else a new one below the bound, else None (caller holds the lock)."""
+        if self._idle:
+            return self._idle.pop(-1 if self.routing == "mru" else 0), False
+        if self._live >= self.max_environments:
+            return None, False
+        env = Environment(len(self.environments), self.ext_dir, self.env)
+        self.environments.append(env)
+        self._live += 1
+        return env, True
+
+    def _run(self, env: Environment, cold: bool, t0: float, arrived: float, queued: bool = False) -> None:
+        while env is not None:
+            try:
+                result = env.invoke(self.paths, self.hold_s, self.invoke_timeout_s)
+                ok, reads = result.ok, result.response if result.ok and isinstance(result.response, list) else []
+            except Exception:  # a broken environment counts as a failed invoke; the run goes on
+                ok, reads = False, []
+            record = Invocation(arrived - t0, env.index, cold, ok, (clock() - arrived) * 1000, reads, queued)
+            with self._lock:
+                self.invocations.append(record)
+                if ok:
+                    self._idle.append(env)
+                else:
+                    self._live -= 1  # dropped; a new environment may take its place
+                if self._closing or not self._pending:
+                    return
+                arrived, queued = self._pending.popleft(), True
+                env, cold = self._take()  # never None: this thread just freed or dropped one
 
     def drain(self, timeout_s: float = 120) -> None:
         deadline = clock() + timeout_s
@@ -168,15 +196,19 @@ class Fleet:
             thread.join(max(0.0, deadline - clock()))
 
     def close(self) -> None:
-        for env in self.environments:
-            env.emu.close()
+        with self._lock:
+            self._closing = True
+            self._pending.clear()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:  # each close may wait on a frozen, loaded process
+            list(pool.map(lambda e: e.emu.close(), self.environments))
 
 
 def run_scenario(name: str, ext_dir: Path, env: dict[str, str], settings: dict[str, str], proxy: FaultProxy,
                  parameter_names: list[str], ramp: Ramp, hold_s: float, routing: str = "mru",
-                 log=print) -> ScenarioResult:
+                 max_environments: int = 24, log=print) -> ScenarioResult:
     """Run one schedule against a fresh fleet and count the upstream calls it causes."""
-    fleet = Fleet(ext_dir, dict(env, **settings), [parameter_path(n) for n in parameter_names], hold_s, routing)
+    fleet = Fleet(ext_dir, dict(env, **settings), [parameter_path(n) for n in parameter_names], hold_s, routing,
+                  max_environments)
     samples: list[tuple[float, int, int]] = []  # (t, upstream calls so far, environments)
     calls_before = upstream_calls(proxy)
     stop = threading.Event()
@@ -211,7 +243,7 @@ def run_scenario(name: str, ext_dir: Path, env: dict[str, str], settings: dict[s
         len(fleet.environments), total, per_second(samples, 1, seconds), count_per_second(arrivals, seconds),
         [max((e for t, _, e in samples if t < s + 1), default=0) for s in range(seconds)])
     s = result.summary()
-    log(f"{name}: {s['invokes']} invokes ({s['failed']} failed), {s['environments']} environments, "
+    log(f"{name}: {s['invokes']} invokes ({s['failed']} failed, {s['queued']} queued), {s['environments']} environments, "
         f"{s['upstream_calls']} upstream calls, warm read p50 {s['warm_read_p50_ms']:.1f} ms")
     return result
 

@@ -3,6 +3,7 @@ parameter and one secret, and the environment Lambda would give pscache and the 
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import boto3  # noqa: E402
 
 from fault_proxy import FaultProxy  # noqa: E402
-from harness import start_moto  # noqa: E402
+from harness import python_extensions_dir, start_moto  # noqa: E402
 
 TOKEN = "bench-token"
 PARAM_NAME, PARAM_VALUE = "/bench/param", "v" * 64
@@ -36,6 +37,20 @@ def base_env(endpoint: str, port: int) -> dict[str, str]:
     }
 
 
+def bench_parser(doc: str, runs: int) -> argparse.ArgumentParser:
+    """The options every pscache-against-something benchmark takes."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layer", help="unpacked layer folder: run the compiled binary instead of python -m app")
+    parser.add_argument("--runs", type=int, default=runs, help="repetitions; figures are medians over them")
+    parser.add_argument("--json", help="write every run's raw figures here")
+    return parser
+
+
+def pscache_extensions(layer: str | None, work: Path) -> Path:
+    """The extensions folder to run: the compiled binary of an unpacked layer, else `python -m app`."""
+    return Path(layer) / "extensions" if layer else python_extensions_dir(work / "python-ext")
+
+
 def upstream_calls(proxy: FaultProxy) -> int:
     """Every read call that reached the local AWS through the proxy."""
     return sum(proxy.count(op) for op in UPSTREAM_OPS)
@@ -55,6 +70,7 @@ def start_local_aws(extra_parameters: int = 0) -> tuple[subprocess.Popen, FaultP
     # The proxy writes headers and body in two sends; with Nagle on, a kept-alive client's delayed ACK adds
     # ~40 ms to every call, which would be charged to whoever calls AWS most. Real AWS endpoints do not do that.
     proxy.server.RequestHandlerClass.disable_nagle_algorithm = True
+    proxy.server.handle_error = lambda request, address: None  # resets from environments killed at the end
     return moto, proxy
 
 
