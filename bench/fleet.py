@@ -90,7 +90,8 @@ class ScenarioResult:
             "calls_per_env_per_key": self.upstream_calls / max(1, self.environments * self.keys),
             "warm_read_p50_ms": percentile(warm, 50), "warm_read_p99_ms": percentile(warm, 99),
             "cold_read_p50_ms": percentile(cold, 50),
-            "reads_missed": None if None in states else sum(n for s, n in states.items() if s != "hit"),
+            # A miss or a coalesced read waited for an upstream call; a hit or a stale read did not.
+            "reads_missed": None if None in states else states["miss"] + states["coalesced"],
         }
 
 

@@ -44,3 +44,14 @@ def test_ttl_300_fetches_each_key_once_per_environment(tmp_path, base_env, proxy
 def test_ttl_0_fetches_on_every_invoke(tmp_path, base_env, proxy):
     result = run(tmp_path, base_env, proxy, 0)
     assert result.upstream_calls == len(result.invocations) * len(KEYS)
+
+
+@pytest.mark.slow
+def test_at_the_bound_invokes_wait_for_a_free_environment(tmp_path, base_env, proxy):
+    # 4 invokes/s of 0.3 s each need 2 environments; with one, the rest queue and are still served.
+    result = run_scenario("bounded", extensions_dir(tmp_path), base_env, {"SSM_PARAMETER_STORE_TTL": "300"}, proxy,
+                          KEYS[:1], Ramp(duration_s=3, rate_from=4, rate_to=4), 0.3, max_environments=1,
+                          log=lambda line: None)
+    assert len(result.invocations) == 12 and result.failed == 0
+    assert result.environments == 1 and result.summary()["queued"] > 0
+    assert result.upstream_calls == 1
