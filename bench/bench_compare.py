@@ -9,6 +9,7 @@ alike; every figure is the median over the runs. Figures per run:
   warm invoke          median over invokes 2..N of event sent -> response
   peak RSS             VmHWM summed over the function's process tree, and over pscache's
   upstream calls       GetParameter + GetSecretValue that reached the local AWS over INIT and the N invokes
+Ratios are taken against the same language's SDK-in-the-function variant, measured in the same run.
 """
 
 from __future__ import annotations
@@ -31,22 +32,30 @@ from node_sdk import PACKAGES, ensure_node_sdk
 FIGURES = ("init_ms", "first_invoke_ms", "warm_invoke_ms", "function_mb", "extension_mb", "upstream_calls")
 
 
+def sdk_baseline(variant):
+    """The same language's SDK-in-the-function variant: what the ratios are taken against."""
+    return next(v for v in VARIANTS if v.calls_per_invoke and v.function[-3:] == variant.function[-3:])
+
+
 def render(medians: dict[str, dict], args: argparse.Namespace, versions: str) -> str:
     lines = [
         f"{time.strftime('%Y-%m-%d')}, {os.uname().nodename} ({os.cpu_count()} cores), median of {args.runs} "
         f"alternating runs, {args.invokes} invokes each; pscache as "
         f"{'the compiled binary' if args.layer else 'python -m app'}, TTL 300 s; {versions}.",
         "",
-        "| variant | init (ms) | first invoke (ms) | warm invoke (ms) | peak RSS function + pscache (MB) "
-        f"| upstream calls over {args.invokes} invokes |",
-        "|---|---|---|---|---|---|",
+        "| variant | init (ms) | first invoke (ms) | warm invoke (ms) | warm ÷ SDK | peak RSS function + pscache "
+        f"(MB) | memory ÷ SDK | upstream calls over {args.invokes} invokes |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for name, m in medians.items():
+    for variant in VARIANTS:
+        m, base = medians[variant.name], medians[sdk_baseline(variant).name]
         memory = f"{m['function_mb']:.1f}"
         if m["extension_mb"]:
             memory += f" + {m['extension_mb']:.1f} = {m['function_mb'] + m['extension_mb']:.1f}"
-        lines.append(f"| {name} | {m['init_ms']:.0f} | {m['first_invoke_ms']:.1f} | {m['warm_invoke_ms']:.2f} | "
-                     f"{memory} | {m['upstream_calls']:.0f} |")
+        ratio_mb = (m["function_mb"] + m["extension_mb"]) / (base["function_mb"] + base["extension_mb"])
+        lines.append(f"| {variant.name} | {m['init_ms']:.0f} | {m['first_invoke_ms']:.1f} | "
+                     f"{m['warm_invoke_ms']:.2f} | {m['warm_invoke_ms'] / base['warm_invoke_ms']:.2f} | {memory} | "
+                     f"{ratio_mb:.2f} | {m['upstream_calls']:.0f} |")
     return "\n".join(lines)
 
 
