@@ -28,29 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from local_aws import PARAM, SECRET, TOKEN, base_env, start_local_aws, stop_local_aws  # also puts tests/ on the path
 
-import boto3  # noqa: E402
-
-from fault_proxy import FaultProxy  # noqa: E402
-from harness import free_port, http_get, python_extensions_dir, start_moto, wait_until_serving  # noqa: E402
+from harness import free_port, http_get, python_extensions_dir, wait_until_serving  # noqa: E402
 from lambda_emulator import LambdaEmulator  # noqa: E402
-
-TOKEN = "bench-token"
-PARAM = "/systemsmanager/parameters/get?name=%2Fbench%2Fparam"
-SECRET = "/secretsmanager/get?secretId=bench%2Fsecret"
-
-
-def base_env(endpoint: str, port: int) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": TOKEN,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(port),
-    }
 
 
 def lifecycle_run(ext_dir: Path, endpoint: str, work: Path) -> dict[str, float]:
@@ -128,14 +109,6 @@ def layer_sizes(zip_path: Path | None, layer_dir: Path) -> dict[str, float]:
     return sizes
 
 
-def start_local_aws() -> tuple[subprocess.Popen, FaultProxy]:
-    moto, port = start_moto()
-    kw = dict(region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="b", aws_secret_access_key="b")
-    boto3.client("ssm", **kw).put_parameter(Name="/bench/param", Value="v" * 64, Type="String")
-    boto3.client("secretsmanager", **kw).create_secret(Name="bench/secret", SecretString="s" * 64)
-    return moto, FaultProxy(port)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layer", required=True, help="unpacked layer folder (extensions/pscache + pscache/)")
@@ -157,9 +130,7 @@ def main() -> int:
                 runs[name].append(figures)
                 print(f"run {i + 1}/{args.runs} {name}: " + ", ".join(f"{k}={v:.1f}" for k, v in figures.items()), flush=True)
     finally:
-        proxy.close()
-        moto.terminate()
-        moto.wait(10)
+        stop_local_aws(moto, proxy)
         shutil.rmtree(work, ignore_errors=True)
 
     medians = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
