@@ -45,6 +45,7 @@ class Settings:
     runtime_api: str | None = None
     init_type = ""
     token: str | None = None
+    limits = None  # Limits(); see read_limits
     sources: tuple = ()  # where each value came from, for the DEBUG lines
     warnings: tuple = ()
 
@@ -138,6 +139,34 @@ class _Reader:
         return lowered
 
 
+# -- Inbound HTTP limits (issue 6). PSCACHE_ names: the AWS extension documents none of these. --------------
+class Limits:
+    """What one client may cost pscache; each bound is answered with a JSON error, never a hang."""
+
+    max_connections = 800  # open inbound connections; the next one is answered 429 (the AWS agent's default)
+    max_request_line = 8192  # bytes of "GET <target> HTTP/1.1"; longer is 414
+    max_header_bytes = 16384  # bytes of the whole request head; larger is 431
+    idle_timeout_s = 5  # a connection with no request in progress closes after this (uvicorn's keep-alive default)
+    request_timeout_s = 10  # from a request's first byte to its last; slower is 408 (slow-client defence)
+
+    def __init__(self, **values):
+        for key, value in values.items():
+            if not hasattr(Limits, key):
+                raise TypeError(f"unknown limit {key}")
+            setattr(self, key, value)
+
+
+def read_limits(r: _Reader) -> Limits:
+    d = Limits
+    return Limits(
+        max_connections=r.integer("PSCACHE_MAX_INBOUND_CONNECTIONS", d.max_connections, 1, 100000, clamp=False),
+        max_request_line=r.integer("PSCACHE_MAX_REQUEST_LINE_BYTES", d.max_request_line, 256, 1048576, clamp=False),
+        max_header_bytes=r.integer("PSCACHE_MAX_HEADER_BYTES", d.max_header_bytes, 1024, 1048576, clamp=False),
+        idle_timeout_s=r.integer("PSCACHE_IDLE_TIMEOUT_SECONDS", d.idle_timeout_s, 1, 3600, clamp=False, unit="s"),
+        request_timeout_s=r.integer("PSCACHE_REQUEST_TIMEOUT_SECONDS", d.request_timeout_s, 1, 3600, clamp=False, unit="s"),
+    )
+
+
 def extension_name(environ: dict, argv0: str) -> str:
     """The registered name must equal the launched file's name (Lambda checks it)."""
     override = (environ.get("PSCACHE_EXTENSION_NAME") or "").strip()
@@ -171,6 +200,7 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
     secrets_ttl = r.integer("SECRETS_MANAGER_TTL", 300, 0, MAX_TTL_SECONDS, clamp=True, unit="s")
     ssm_timeout = r.integer("SSM_PARAMETER_STORE_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms")
     secrets_timeout = r.integer("SECRETS_MANAGER_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms")
+    limits = read_limits(r)
     if r.problems:
         raise ConfigError(r.problems)
     # SnapStart has no AWS_SESSION_TOKEN; the container token then proves the caller runs in the sandbox.
@@ -185,6 +215,7 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
         secrets_ttl=secrets_ttl,
         ssm_timeout_ms=ssm_timeout,
         secrets_timeout_ms=secrets_timeout,
+        limits=limits,
         extension_name=extension_name(env, sys.argv[0] if argv0 is None else argv0),
         runtime_api=runtime_api(env),
         init_type=init_type(env),

@@ -99,7 +99,7 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) 
         # SnapStart: nothing fetched during INIT may end up in the snapshot.
         cache.storing = settings.init_type != config.SNAP_START
         upstream = Upstream(settings)
-        server = HttpServer(create_app(settings, cache, upstream), adopt(sockets))
+        server = HttpServer(create_app(settings, cache, upstream), adopt(sockets), settings.limits)
         await server.start()
     except Exception as exc:
         return _fail_init(

@@ -19,9 +19,13 @@ class _ToLog(logging.Handler):
 
 
 class HttpServer:
-    def __init__(self, app, sockets: list):
+    def __init__(self, app, sockets: list, limits=None):
         import uvicorn
-        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        from app.config import Limits
+        from app.http_guard import protocol_class
+
+        limits = limits or Limits()
 
         uv_logger = logging.getLogger("uvicorn.error")
         uv_logger.handlers[:] = [_ToLog()]
@@ -30,7 +34,10 @@ class HttpServer:
         self.sockets = sockets
         self.config = uvicorn.Config(
             app=app,  # the object, not "module:app": a compiled build has no import strings
-            http=H11Protocol,  # a class, not a string: nothing for a compiled build to resolve
+            http=protocol_class(limits),  # a class, not a string: nothing for a compiled build to resolve
+            timeout_keep_alive=limits.idle_timeout_s,
+            # h11's own bound on a head still arriving; the guard checks complete heads as well.
+            h11_max_incomplete_event_size=limits.max_header_bytes,
             ws="none",
             lifespan="off",
             interface="asgi3",
