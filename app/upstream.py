@@ -117,7 +117,10 @@ class Upstream:
         output = await self._call(
             "ssm", f"name={request.full_name!r}", Name=request.full_name, WithDecryption=request.with_decryption
         )
-        return output["Parameter"]
+        parameter = output.get("Parameter")
+        if not isinstance(parameter, dict):
+            raise _malformed("GetParameter", f"name={request.full_name!r}")
+        return parameter
 
     async def get_secret(self, request: SecretRequest) -> dict:
         kwargs = {"SecretId": request.secret_id}
@@ -125,7 +128,17 @@ class Upstream:
             kwargs["VersionId"] = request.version_id
         if request.version_stage:
             kwargs["VersionStage"] = request.version_stage
-        return await self._call("secretsmanager", f"secretId={request.secret_id!r}", **kwargs)
+        output = await self._call("secretsmanager", f"secretId={request.secret_id!r}", **kwargs)
+        if not output.get("Name"):
+            raise _malformed("GetSecretValue", f"secretId={request.secret_id!r}")
+        return output
+
+
+def _malformed(operation: str, subject: str) -> ApiError:
+    """The upstream answered 200 without the output's required fields (a broken proxy, a wrong endpoint)."""
+    failure = ApiError(502, "InvalidUpstreamResponse", f"{operation} answered without the expected fields")
+    log.error(f"{operation} request for {subject} failed: {failure.code} (502): {failure.message}")
+    return failure
 
 
 def _classify(exc: BaseException, service: str, timeout_ms: int) -> ApiError:
