@@ -176,7 +176,8 @@ def raw_request(port: int, data: bytes, timeout: float = 10, host: str = "127.0.
             sock.sendall(data)
         except OSError:
             pass
-        r = http.client.HTTPResponse(sock)
+        # A response to HEAD has a Content-Length but no body.
+        r = http.client.HTTPResponse(sock, method="HEAD" if data.startswith(b"HEAD ") else "GET")
         try:
             r.begin()
         except (http.client.RemoteDisconnected, ConnectionResetError):
