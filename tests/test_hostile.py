@@ -3,7 +3,7 @@
 Property-based (hypothesis): methods, paths, query strings, header names and values, encodings and sizes
 (huge URLs and headers, invalid UTF-8, NUL bytes, repeated parameters). Each case must end, within its
 timeout, in either a well-formed HTTP response or a clean close. Example counts are bounded (PSCACHE_HOSTILE_EXAMPLES,
-default 150 per test) so the tier stays within its CI budget; `--hypothesis-show-statistics` prints what ran.
+default 300 per test) so the tier stays within its CI budget; `--hypothesis-show-statistics` prints what ran.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from harness import TOKEN, raw_request
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = int(os.environ.get("PSCACHE_HOSTILE_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("PSCACHE_HOSTILE_EXAMPLES", "300"))
 ANSWER_WITHIN_S = 5.0  # the request timeout is 1 s and moto answers in milliseconds: this is a hang detector
 bounded = settings(
     max_examples=EXAMPLES, deadline=None, derandomize=False, database=None,

@@ -242,3 +242,18 @@ def test_a_freeze_longer_than_the_idle_timeout_does_not_cut_a_pooled_connection(
         r.read()
     finally:
         conn.close()
+
+
+def test_sigterm_with_half_sent_refused_and_idle_connections_exits_0_at_once(start_ext):
+    e = start_ext()
+    socks = [socket.create_connection(("127.0.0.1", e.port)) for _ in range(3)]
+    try:
+        socks[0].sendall(b"GET /secretsmanager/get?secretId=x HTTP/1.1\r\nHost: x\r\n")  # head half sent
+        socks[1].sendall(b"\x16\x03\x01 not http\r\n\r\n")  # refused 400, lingering
+        time.sleep(0.3)
+        _, elapsed = timed(e.stop)
+        assert e.proc.returncode == 0 and elapsed < 3
+        assert "Traceback" not in e.output()
+    finally:
+        for s in socks:
+            s.close()
