@@ -124,6 +124,7 @@ def test_huge_body_on_a_get_is_answered_and_does_not_pin_the_connection(shared_e
 
 # -- connection cap -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_connections_above_the_cap_are_answered_429_at_once(start_ext):
     e = start_ext(PSCACHE_MAX_INBOUND_CONNECTIONS=4, PSCACHE_IDLE_TIMEOUT_SECONDS=60)
     held = [socket.create_connection(("127.0.0.1", e.port)) for _ in range(4)]
@@ -157,12 +158,14 @@ def quick(tmp_path_factory, base_env):
     e.stop()
 
 
+@pytest.mark.slow
 def test_a_connection_that_sends_nothing_is_closed_after_the_idle_timeout(quick):
     with socket.create_connection(("127.0.0.1", quick.port)) as s:
         closed = closed_by_server(s, within_s=5)
     assert closed is not None and 0.8 < closed < 2.5
 
 
+@pytest.mark.slow
 def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(quick):
     with socket.create_connection(("127.0.0.1", quick.port)) as s:
         s.sendall(request())
@@ -172,6 +175,7 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(quick):
     assert closed is not None and 0.8 < closed < 2.5
 
 
+@pytest.mark.slow
 def test_slow_client_gets_408_at_the_request_timeout(quick):
     """Slowloris: a byte now and then never completes the head; the request timeout ends it."""
     started = time.monotonic()
@@ -204,6 +208,7 @@ def test_slow_client_gets_408_at_the_request_timeout(quick):
     assert quick.get(PARAM).status == 200
 
 
+@pytest.mark.slow
 def test_slow_body_closes_the_connection_after_the_answer(quick):
     with socket.create_connection(("127.0.0.1", quick.port), timeout=5) as s:
         s.sendall(request(extra=b"Content-Length: 1000\r\n"))
