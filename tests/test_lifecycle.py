@@ -359,7 +359,8 @@ def test_reset_during_in_flight_calls_relaunches_a_working_pscache_each_time(lam
         ext = slow.reset.extensions["pscache"]
         assert ext.state == "Exited" and ext.exit_code == 0 and ext.exit_ms < emu.reset_budget_ms, ext
         proxy.reset_state()
-        again = emu.invoke(lambda e, c: [http_get(port, PARAM).status, http_get(port, SECRET).status])
+        # 10 s: the fresh process loads the SDK on this invoke's first fetch, slow on a loaded machine.
+        again = emu.invoke(lambda e, c: [http_get(port, PARAM).status, http_get(port, SECRET).status], timeout_s=10)
         assert again.ok and again.init is not None and again.init.ok, (round_, again)
         assert again.response == [200, 200]
         assert proxy.count("GetParameter") == 1  # a new process: the cache started empty
