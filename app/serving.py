@@ -18,6 +18,13 @@ class _ToLog(logging.Handler):
         (log.error if record.levelno >= logging.ERROR else log.warn)(f"http: {text}")
 
 
+def _loop_error(loop, context: dict) -> None:
+    """asyncio's own reports (e.g. accept() failing with EMFILE; it retries after 1 s) as one line, not a traceback."""
+    exc = context.get("exception")
+    detail = f": {type(exc).__name__}: {exc}" if exc is not None else ""
+    log.error(f"event loop: {context.get('message', 'error')}{detail}")
+
+
 class HttpServer:
     def __init__(self, app, sockets: list, limits=None):
         import uvicorn
@@ -51,6 +58,7 @@ class HttpServer:
         self._ticker: asyncio.Task | None = None
 
     async def start(self) -> None:
+        asyncio.get_running_loop().set_exception_handler(_loop_error)
         self.server.lifespan = self.config.lifespan_class(self.config)
         await self.server.startup(sockets=self.sockets)
         self._ticker = asyncio.create_task(self._tick())

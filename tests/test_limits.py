@@ -262,3 +262,26 @@ def test_sigterm_with_half_sent_refused_and_idle_connections_exits_0_at_once(sta
     finally:
         for s in socks:
             s.close()
+
+
+@pytest.mark.slow
+def test_running_out_of_file_descriptors_is_survived_and_logged_in_one_line(start_ext):
+    """Regression: accept() failing with EMFILE printed asyncio tracebacks to the log (the process survived)."""
+    import resource
+
+    e = start_ext(PSCACHE_MAX_INBOUND_CONNECTIONS=100000)
+    assert e.get(PARAM).status == 200
+    resource.prlimit(e.proc.pid, resource.RLIMIT_NOFILE, (48, 48))
+    socks = [socket.create_connection(("127.0.0.1", e.port)) for _ in range(80)]
+    try:
+        time.sleep(1.5)  # asyncio retries accept() once a second
+        assert e.proc.poll() is None
+    finally:
+        for s in socks:
+            s.close()
+    time.sleep(1.5)
+    assert e.get(PARAM, timeout=10).status == 200
+    e.stop()
+    out = e.output()
+    assert "Traceback" not in out and "Too many open files" in out
+    assert all(line.startswith("[pscache] ") for line in out.splitlines())
