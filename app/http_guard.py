@@ -127,6 +127,12 @@ class GuardedH11(H11Protocol):
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
     def on_response_complete(self) -> None:
+        # A pipelined request that came in the same read as the previous one has not been size-checked yet.
+        if self.conn.their_state is h11.DONE and self.conn.trailing_data[0] and not self.transport.is_closing():
+            refusal = self._check_head(b"")
+            if refusal is not None:
+                self._refuse(refusal)
+                return
         super().on_response_complete()
         if self.timeout_keep_alive_task is not None:
             self._idle_deadline = self.loop.time() + self.timeout_keep_alive

@@ -285,3 +285,38 @@ def test_running_out_of_file_descriptors_is_survived_and_logged_in_one_line(star
     out = e.output()
     assert "Traceback" not in out and "Too many open files" in out
     assert all(line.startswith("[pscache] ") for line in out.splitlines())
+
+
+def read_responses(sock: socket.socket, count: int) -> list:
+    """(status, body) of count pipelined answers; each must carry a Content-Length (pscache's always do)."""
+    f = sock.makefile("rb")
+    out = []
+    for _ in range(count):
+        status = int(f.readline().split()[1])
+        length = 0
+        while (line := f.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        out.append((status, f.read(length)))
+    return out
+
+
+def test_pipelined_requests_are_answered_in_order(shared_ext):
+    names = ["plain-name", "%2Fpscache%2Fstring", "missing-one"] * 10
+    data = b"".join(request(f"/systemsmanager/parameters/get?name={n}") for n in names)
+    with socket.create_connection(("127.0.0.1", shared_ext.port), timeout=10) as s:
+        s.sendall(data)
+        answers = read_responses(s, len(names))
+    assert [status for status, _ in answers] == [200, 200, 404] * 10
+    assert b"no-slash" in answers[0][1] and b"value-v2" in answers[1][1]
+
+
+def test_an_oversized_head_pipelined_behind_a_good_request_is_431(shared_ext):
+    """Regression: only the first head of a read was size-checked; one pipelined behind it was served."""
+    big = request(extra=b"X-Big: " + b"b" * 40000 + b"\r\n")
+    with socket.create_connection(("127.0.0.1", shared_ext.port), timeout=10) as s:
+        s.sendall(request() + big)
+        answers = read_responses(s, 2)
+    assert answers[0][0] == 200
+    assert answers[1][0] == 431 and b"HeadersTooLarge" in answers[1][1]
