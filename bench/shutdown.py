@@ -9,7 +9,6 @@ process exit over --runs runs, and how many runs exited 0 before the deadline. L
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -22,9 +21,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import fault_proxy as faults  # noqa: E402
-from harness import TOKEN, extensions_dir, free_port, http_get, start_moto  # noqa: E402
+from harness import TOKEN, extensions_dir, free_port, http_get  # noqa: E402
 from lambda_emulator import LambdaEmulator  # noqa: E402
-from soak import PARAMS, SECRETS, seed  # noqa: E402
+from soak import PARAMS, SECRETS, emit, local_aws  # noqa: E402
 
 BUDGETS_MS = (300, 1000, 2000)
 
@@ -66,11 +65,8 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pscache-shutdown-"))
-    moto, moto_port = start_moto()
-    proxy = faults.FaultProxy(moto_port)
     report = {}
-    try:
-        seed(f"http://127.0.0.1:{moto_port}")
+    with local_aws(work) as proxy:
         ext_dir = extensions_dir(work)
         for label, in_flight in (("idle", 0), ("12 in flight", 12)):
             for budget in BUDGETS_MS:
@@ -80,14 +76,7 @@ def main() -> int:
                     "median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1),
                     "clean_exits": f"{sum(ok for _, ok in runs)}/{len(runs)}",
                 }
-    finally:
-        proxy.close()
-        moto.terminate()
-        moto.wait(10)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    emit(report, args.json)
     return 0
 
 

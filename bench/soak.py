@@ -16,6 +16,7 @@ Loopback only; the run stops by itself after --seconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import random
@@ -44,6 +45,28 @@ FAULTS = {
     "expired": (faults.expired, (403,)),
     "garbage": (faults.garbage, (502,)),
 }
+
+
+@contextlib.contextmanager
+def local_aws(work: Path):
+    """moto in server mode, seeded with the soak's items, behind a fault proxy; all stopped on exit."""
+    with open(work / "moto.log", "wb") as moto_log:
+        moto, moto_port = start_moto(moto_log)
+        proxy = faults.FaultProxy(moto_port)
+        try:
+            seed(f"http://127.0.0.1:{moto_port}")
+            yield proxy
+        finally:
+            proxy.close()
+            moto.terminate()
+            moto.wait(10)
+
+
+def emit(report: dict, json_path: Path | None) -> None:
+    text = json.dumps(report, indent=2)
+    print(text)
+    if json_path:
+        json_path.write_text(text + "\n")
 
 
 def seed(endpoint: str) -> None:
@@ -205,20 +228,9 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pscache-soak-"))
-    moto_log = open(work / "moto.log", "wb")
-    moto, moto_port = start_moto(moto_log)
-    proxy = faults.FaultProxy(moto_port)
-    try:
-        seed(f"http://127.0.0.1:{moto_port}")
+    with local_aws(work) as proxy:
         report = run(args.seconds, proxy, extensions_dir(work), work, args.warmup, args.seed)
-    finally:
-        proxy.close()
-        moto.terminate()
-        moto.wait(10)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    emit(report, args.json)
     ok = not report["unexpected"] and report["rss_growth_pct"] < 5 and report["fds_end"] <= report["fds_warmup_max"]
     return 0 if ok else 1
 
