@@ -320,6 +320,7 @@ def test_shutdown_with_many_upstream_calls_in_flight_exits_inside_the_deadline(l
     """Twelve clients wait on a 10 s upstream: pscache still exits 0 before deadlineMs, and every client is released."""
     emu, port = lam({"PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED": "false"}, freeze=False)
     assert emu.init().ok
+    assert http_get(port, PARAM).status == 200 and http_get(port, SECRET).status == 200  # SDK and clients loaded
     proxy.always("GetParameter", faults.delay(10))
     proxy.always("GetSecretValue", faults.delay(10))
     finished = []
@@ -334,8 +335,11 @@ def test_shutdown_with_many_upstream_calls_in_flight_exits_inside_the_deadline(l
     threads = [threading.Thread(target=client, args=(p,), daemon=True) for p in [PARAM, SECRET] * 6]
     for t in threads:
         t.start()
-    time.sleep(0.5)
-    assert proxy.in_flight >= 2  # upstream calls really are in flight
+    in_flight = lambda: proxy.count("GetParameter") + proxy.count("GetSecretValue") - 2  # noqa: E731
+    deadline = time.monotonic() + 5
+    while in_flight() < 6 and time.monotonic() < deadline:  # 3 pooled connections per store
+        time.sleep(0.02)
+    assert in_flight() >= 6  # upstream calls really are in flight (held by the proxy for 10 s)
     result = emu.shutdown(budget_ms=budget_ms)
     exited = time.monotonic()
     ext = result.extensions["pscache"]
