@@ -89,7 +89,10 @@ class Upstream:
         if client is not None:
             return client
         async with self._lock:
-            self.preload()
+            if self._session is None:
+                # On a thread: the preload thread may be mid-import, and blocking on its lock here would stall
+                # the loop (every other request, and the timeout of this one) until the import ends.
+                await asyncio.to_thread(self.preload)
             if service not in self._clients:
                 client = await self._stack.enter_async_context(
                     self._session.client(service, config=self._config(service))
@@ -100,12 +103,17 @@ class Upstream:
     async def _call(self, service: str, subject: str, **kwargs) -> dict:
         operation = _OPERATION[service]
         timeout_ms = self._settings.timeout_ms_for(service)
+
+        async def attempt() -> dict:
+            # Shielded: a client still being made at the deadline is finished for the next request.
+            client = await asyncio.shield(self._client(service))
+            return await getattr(client, "get_parameter" if service == "ssm" else "get_secret_value")(**kwargs)
+
         try:
-            client = await self._client(service)
-            call = getattr(client, "get_parameter" if service == "ssm" else "get_secret_value")(**kwargs)
+            # The timeout covers the whole call: the first one also waits for the SDK import and the client.
             if timeout_ms:
-                return await asyncio.wait_for(call, timeout_ms / 1000)
-            return await call
+                return await asyncio.wait_for(attempt(), timeout_ms / 1000)
+            return await attempt()
         except ApiError:
             raise
         except Exception as exc:  # every failure becomes a JSON error, never a traceback

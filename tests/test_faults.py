@@ -256,3 +256,17 @@ def test_expired_entry_under_a_transient_fault(start_ext, proxy, name):
         assert_error_shape(r, status, code)
     proxy.reset_state()
     assert e.get(SECRET).status == 200
+
+
+def test_the_first_call_is_bounded_by_the_timeout_while_the_sdk_still_loads(start_ext, proxy):
+    """Regression: the timeout covered only the AWS call, not the wait for the SDK import and client on the first
+    request (which also blocked the event loop), so a 300 ms timeout took seconds on a loaded machine."""
+    e = start_ext(SSM_PARAMETER_STORE_TIMEOUT_MILLIS=300, PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED="false")
+    proxy.always("GetParameter", faults.delay(3))
+    started = time.monotonic()
+    r = e.get(PARAM)  # at once: the SDK is still being imported on its thread
+    elapsed = time.monotonic() - started
+    assert r.status == 504 and r.json()["__type"] == "UpstreamTimeout"
+    assert elapsed < 0.3 + MARGIN_S
+    proxy.reset_state()
+    assert e.get(PARAM).status == 200
