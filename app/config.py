@@ -55,6 +55,7 @@ class Settings:
     prefetch: tuple = ()  # (service, id, query) triples
     metrics_emf = False
     metrics_every_invokes = 0
+    limits = None  # Limits(); see read_limits
     sources: tuple = ()  # where each value came from, for the DEBUG lines
     warnings: tuple = ()
 
@@ -175,6 +176,34 @@ class _Reader:
         return tuple(items)
 
 
+# -- Inbound HTTP limits (issue 6). PSCACHE_ names: the AWS extension documents none of these. --------------
+class Limits:
+    """What one client may cost pscache; each bound is answered with a JSON error, never a hang."""
+
+    max_connections = 800  # open inbound connections; the next one is answered 429 (the AWS agent's default)
+    max_request_line = 8192  # bytes of "GET <target> HTTP/1.1"; longer is 414
+    max_header_bytes = 16384  # bytes of the whole request head; larger is 431
+    idle_timeout_s = 5  # a connection with no request in progress closes after this (uvicorn's keep-alive default)
+    request_timeout_s = 10  # from a request's first byte to its last; slower is 408 (slow-client defence)
+
+    def __init__(self, **values):
+        for key, value in values.items():
+            if not hasattr(Limits, key):
+                raise TypeError(f"unknown limit {key}")
+            setattr(self, key, value)
+
+
+def read_limits(r: _Reader) -> Limits:
+    d = Limits
+    return Limits(
+        max_connections=r.integer("PSCACHE_MAX_INBOUND_CONNECTIONS", d.max_connections, 1, 100000, clamp=False),
+        max_request_line=r.integer("PSCACHE_MAX_REQUEST_LINE_BYTES", d.max_request_line, 256, 1048576, clamp=False),
+        max_header_bytes=r.integer("PSCACHE_MAX_HEADER_BYTES", d.max_header_bytes, 1024, 1048576, clamp=False),
+        idle_timeout_s=r.integer("PSCACHE_IDLE_TIMEOUT_SECONDS", d.idle_timeout_s, 1, 3600, clamp=False, unit="s"),
+        request_timeout_s=r.integer("PSCACHE_REQUEST_TIMEOUT_SECONDS", d.request_timeout_s, 1, 3600, clamp=False, unit="s"),
+    )
+
+
 def extension_name(environ: dict, argv0: str) -> str:
     """The registered name must equal the launched file's name (Lambda checks it)."""
     override = (environ.get("PSCACHE_EXTENSION_NAME") or "").strip()
@@ -215,6 +244,7 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
     prefetch = r.prefetch("PSCACHE_PREFETCH")
     metrics_emf = r.boolean("PSCACHE_METRICS_EMF", False)
     metrics_every = r.integer("PSCACHE_METRICS_EVERY_INVOKES", 0, 0, None, clamp=False)
+    limits = read_limits(r)
     if r.problems:
         raise ConfigError(r.problems)
     # SnapStart has no AWS_SESSION_TOKEN; the container token then proves the caller runs in the sandbox.
@@ -236,6 +266,7 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
         prefetch=prefetch,
         metrics_emf=metrics_emf,
         metrics_every_invokes=metrics_every,
+        limits=limits,
         extension_name=extension_name(env, sys.argv[0] if argv0 is None else argv0),
         runtime_api=runtime_api(env),
         init_type=init_type(env),

@@ -106,7 +106,7 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) 
         cache.storing = not snap_start
         upstream = Upstream(settings, stats)
         loader = Loader(settings, cache, Reads(settings, upstream), stats)
-        server = HttpServer(create_app(settings, loader), adopt(sockets))
+        server = HttpServer(create_app(settings, loader), adopt(sockets), settings.limits)
         await server.start()
     except Exception as exc:
         return _fail_init(

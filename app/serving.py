@@ -18,10 +18,21 @@ class _ToLog(logging.Handler):
         (log.error if record.levelno >= logging.ERROR else log.warn)(f"http: {text}")
 
 
+def _loop_error(loop, context: dict) -> None:
+    """asyncio's own reports (e.g. accept() failing with EMFILE; it retries after 1 s) as one line, not a traceback."""
+    exc = context.get("exception")
+    detail = f": {type(exc).__name__}: {exc}" if exc is not None else ""
+    log.error(f"event loop: {context.get('message', 'error')}{detail}")
+
+
 class HttpServer:
-    def __init__(self, app, sockets: list):
+    def __init__(self, app, sockets: list, limits=None):
         import uvicorn
-        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        from app.config import Limits
+        from app.http_guard import protocol_class
+
+        limits = limits or Limits()
 
         uv_logger = logging.getLogger("uvicorn.error")
         uv_logger.handlers[:] = [_ToLog()]
@@ -30,7 +41,10 @@ class HttpServer:
         self.sockets = sockets
         self.config = uvicorn.Config(
             app=app,  # the object, not "module:app": a compiled build has no import strings
-            http=H11Protocol,  # a class, not a string: nothing for a compiled build to resolve
+            http=protocol_class(limits),  # a class, not a string: nothing for a compiled build to resolve
+            timeout_keep_alive=limits.idle_timeout_s,
+            # h11's own bound on a head still arriving; the guard checks complete heads as well.
+            h11_max_incomplete_event_size=limits.max_header_bytes,
             ws="none",
             lifespan="off",
             interface="asgi3",
@@ -44,6 +58,7 @@ class HttpServer:
         self._ticker: asyncio.Task | None = None
 
     async def start(self) -> None:
+        asyncio.get_running_loop().set_exception_handler(_loop_error)
         self.server.lifespan = self.config.lifespan_class(self.config)
         await self.server.startup(sockets=self.sockets)
         self._ticker = asyncio.create_task(self._tick())

@@ -101,7 +101,10 @@ class Upstream:
         if client is not None:
             return client
         async with self._lock:
-            self.preload()
+            if self._session is None:
+                # On a thread: the preload thread may be mid-import, and blocking on its lock here would stall
+                # the loop (every other request, and the timeout of this one) until the import ends.
+                await asyncio.to_thread(self.preload)
             if service not in self._clients:
                 client = await self._stack.enter_async_context(
                     self._session.client(service, config=self._config(service))
@@ -119,10 +122,15 @@ class Upstream:
         service, method = APIS[api]
         timeout_ms = self._settings.timeout_ms_for(service)
         started = time.monotonic()
+
+        async def attempt() -> dict:
+            # Shielded: a client still being made at the deadline is finished for the next request.
+            client = await asyncio.shield(self._client(service))
+            return await getattr(client, method)(**kwargs)
+
         try:
-            client = await self._client(service)
-            call = getattr(client, method)(**kwargs)
-            output = await (asyncio.wait_for(call, timeout_ms / 1000) if timeout_ms else call)
+            # The timeout covers the whole call: the first one also waits for the SDK import and the client.
+            output = await (asyncio.wait_for(attempt(), timeout_ms / 1000) if timeout_ms else attempt())
         except ApiError:
             raise
         except Exception as exc:  # every failure becomes a JSON error, never a traceback
@@ -137,7 +145,10 @@ class Upstream:
         output = await self._call(
             "GetParameter", f"name={request.full_name!r}", Name=request.full_name, WithDecryption=request.with_decryption
         )
-        return output["Parameter"]
+        parameter = output.get("Parameter")
+        if not isinstance(parameter, dict):
+            raise _malformed("GetParameter", f"name={request.full_name!r}")
+        return parameter
 
     async def get_secret(self, request: SecretRequest) -> dict:
         kwargs = {"SecretId": request.secret_id}
@@ -145,7 +156,10 @@ class Upstream:
             kwargs["VersionId"] = request.version_id
         if request.version_stage:
             kwargs["VersionStage"] = request.version_stage
-        return await self._call("GetSecretValue", f"secretId={request.secret_id!r}", **kwargs)
+        output = await self._call("GetSecretValue", f"secretId={request.secret_id!r}", **kwargs)
+        if not output.get("Name"):
+            raise _malformed("GetSecretValue", f"secretId={request.secret_id!r}")
+        return output
 
     async def get_parameters(self, names: list[str], with_decryption: bool) -> tuple[list[dict], list[str]]:
         """GetParameters in calls of at most 10 names: (parameters, invalid names)."""
@@ -188,6 +202,13 @@ class Upstream:
                 if not token:
                     break
         return values, errors
+
+
+def _malformed(operation: str, subject: str) -> ApiError:
+    """The upstream answered 200 without the output's required fields (a broken proxy, a wrong endpoint)."""
+    failure = ApiError(502, "InvalidUpstreamResponse", f"{operation} answered without the expected fields")
+    log.error(f"{operation} request for {subject} failed: {failure.code} (502): {failure.message}")
+    return failure
 
 
 def _classify(exc: BaseException, api: str, timeout_ms: int) -> ApiError:

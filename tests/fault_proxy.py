@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass
 class Fault:
-    kind: str  # "error", "delay", "reset"
+    kind: str  # "error", "delay", "reset", "garbage", "truncate"
     status: int = 400
     code: str = ""
     message: str = ""
@@ -40,6 +40,21 @@ def delay(seconds: float) -> Fault:
 
 def reset() -> Fault:
     return Fault("reset")
+
+
+def expired() -> Fault:
+    """The session credentials ran out (STS answers this way for an expired AWS_SESSION_TOKEN)."""
+    return error(400, "ExpiredTokenException", "The security token included in the request is expired")
+
+
+def garbage() -> Fault:
+    """A 200 whose body is not the JSON the SDK expects (a broken middlebox, a wrong endpoint)."""
+    return Fault("garbage")
+
+
+def truncate() -> Fault:
+    """Headers promise a body, then the connection closes part-way through it."""
+    return Fault("truncate")
 
 
 class FaultProxy:
@@ -132,6 +147,21 @@ class FaultProxy:
             return
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
+        if fault is not None and fault.kind == "garbage":
+            self._reply(handler, 200, {"Content-Type": "application/x-amz-json-1.1"}, b"<html>not json</html>")
+            return
+        if fault is not None and fault.kind == "truncate":
+            try:
+                handler.send_response(200)
+                handler.send_header("Content-Type", "application/x-amz-json-1.1")
+                handler.send_header("Content-Length", "1000")
+                handler.end_headers()
+                handler.wfile.write(b'{"Parameter": {"Na')
+                handler.wfile.flush()
+            except OSError:
+                pass
+            handler.close_connection = True
+            return
         if fault is not None and fault.kind == "error":
             payload = ('{"__type":"%s","message":"%s"}' % (fault.code, fault.message)).encode()
             self._reply(handler, fault.status, {"Content-Type": "application/x-amz-json-1.1"}, payload)

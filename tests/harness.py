@@ -163,3 +163,32 @@ class LocalExtension:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise
+
+
+def raw_request(port: int, data: bytes, timeout: float = 10, host: str = "127.0.0.1") -> Response | None:
+    """Send bytes exactly as given and read one response: None if the server closed without answering.
+
+    A response that is not well-formed HTTP raises (http.client.HTTPException). The server may answer and
+    stop reading before all of data is sent (an oversized head): a failed send still reads the answer.
+    """
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+        except OSError:
+            pass
+        # A response to HEAD has a Content-Length but no body.
+        r = http.client.HTTPResponse(sock, method="HEAD" if data.startswith(b"HEAD ") else "GET")
+        try:
+            r.begin()
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            return None
+        return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+
+
+def rss_and_fds(pid: int) -> tuple[int, int]:
+    """Resident memory (bytes) and open file descriptors of a live process, from /proc."""
+    rss_kb = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss_kb = int(line.split()[1])
+    return rss_kb * 1024, len(os.listdir(f"/proc/{pid}/fd"))

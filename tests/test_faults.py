@@ -125,3 +125,148 @@ def test_one_error_line_per_upstream_error_and_no_secret_in_logs(start_ext, prox
     assert "GetSecretValue" in errors[1] and "ResourceNotFoundException" in errors[1]
     for secret in (SECRET_V2, "secure-value", TOKEN, "testing"):
         assert secret not in out
+
+
+# -- every fault: the documented answer, in time, and the process stays up ------------------------------------
+
+# Issue 4 (on main) adds PSCACHE_STALE_IF_ERROR: an expired entry is served when the upstream fails transiently.
+# Until it lands, the variable is ignored and the faults below are answered with their error. Flip this to True
+# on merge: the stale test then asserts 200 + "X-Pscache-Cache: stale" for the transient faults.
+STALE_IF_ERROR_SERVES = True
+
+TIMEOUT_MS = 4000  # per store; every answer must come within this plus MARGIN_S, retries included
+MARGIN_S = 1.0
+TRANSIENT = {"throttle", "500", "503", "reset", "slow", "truncate"}
+
+FAULTS = {
+    # name: (fault, expected status, expected __type)
+    "throttle": (faults.throttle(), 429, "ThrottlingException"),
+    "500": (faults.error(500, "InternalServerError"), 502, "InternalServerError"),
+    "503": (faults.error(503, "ServiceUnavailable"), 502, "ServiceUnavailable"),
+    "reset": (faults.reset(), 502, "UpstreamUnavailable"),
+    "slow": (faults.delay(TIMEOUT_MS / 1000 + 2), 504, "UpstreamTimeout"),
+    "expired": (faults.expired(), 403, "ExpiredTokenException"),
+    "garbage": (faults.garbage(), 502, "InvalidUpstreamResponse"),  # was a 500 (KeyError) / a 200 of nulls
+    "truncate": (faults.truncate(), 502, None),
+}
+
+
+@pytest.fixture(scope="module")
+def bounded(tmp_path_factory, base_env):
+    """Caching off and a whole-call timeout on both stores."""
+    from harness import LocalExtension
+
+    env = dict(base_env, PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED="false",
+               SSM_PARAMETER_STORE_TIMEOUT_MILLIS=str(TIMEOUT_MS), SECRETS_MANAGER_TIMEOUT_MILLIS=str(TIMEOUT_MS))
+    e = LocalExtension(tmp_path_factory.mktemp("bounded"), env)
+    yield e
+    e.stop()
+
+
+def assert_error_shape(r, status, code):
+    assert r.status == status, r
+    body = r.json()
+    assert set(body) == {"__type", "message"} and isinstance(body["message"], str)
+    if code is not None:
+        assert body["__type"] == code
+    assert "Traceback" not in body["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("operation,path", [("GetParameter", PARAM), ("GetSecretValue", SECRET)], ids=["ssm", "secrets"])
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_each_fault_is_answered_in_time_and_the_process_survives(bounded, proxy, operation, path, name):
+    fault, status, code = FAULTS[name]
+    proxy.always(operation, fault)
+    started = time.monotonic()
+    r = bounded.get(path)
+    elapsed = time.monotonic() - started
+    assert_error_shape(r, status, code)
+    assert elapsed < TIMEOUT_MS / 1000 + MARGIN_S
+    proxy.reset_state()
+    assert bounded.get(path).status == 200
+    assert bounded.proc.poll() is None
+
+
+@pytest.mark.slow
+def test_expired_credentials_are_403_and_not_retried(bounded, proxy):
+    proxy.always("GetSecretValue", faults.expired())
+    r = bounded.get(SECRET)
+    assert_error_shape(r, 403, "ExpiredTokenException")
+    assert "expired" in r.json()["message"]
+    assert proxy.count("GetSecretValue") == 1
+
+
+@pytest.mark.slow
+def test_a_throttling_burst_under_concurrent_load(bounded, proxy):
+    """Twenty clients at once while the first 40 upstream calls are throttled: each is answered in time with 200,
+    429 (its three attempts throttled) or 504 (backoff plus the wait for one of the 3 pooled connections ran out)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    proxy.inject("GetParameter", *[faults.throttle()] * 40)
+
+    def one(_):
+        started = time.monotonic()
+        r = bounded.get(PARAM)
+        return r, time.monotonic() - started
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(one, range(20)))
+    statuses = sorted(r.status for r, _ in results)
+    assert set(statuses) <= {200, 429, 504} and 429 in statuses, statuses
+    for r, elapsed in results:
+        assert elapsed < TIMEOUT_MS / 1000 + MARGIN_S
+        if r.status != 200:
+            assert_error_shape(r, r.status, "ThrottlingException" if r.status == 429 else "UpstreamTimeout")
+    assert bounded.get(PARAM).status == 200
+
+
+@pytest.mark.slow
+def test_unreachable_endpoint_answers_in_time_then_recovers_never(start_ext):
+    """Nothing listens at the endpoint: a 502 well inside the timeout, on every request, and the process stays up."""
+    from harness import free_port
+
+    e = start_ext(AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}", SECRETS_MANAGER_TIMEOUT_MILLIS=TIMEOUT_MS)
+    for _ in range(3):
+        started = time.monotonic()
+        r = e.get(SECRET)
+        assert time.monotonic() - started < TIMEOUT_MS / 1000 + MARGIN_S
+        assert_error_shape(r, 502, "UpstreamUnavailable")
+    assert e.proc.poll() is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TRANSIENT))
+def test_expired_entry_under_a_transient_fault(start_ext, proxy, name):
+    """With PSCACHE_STALE_IF_ERROR set, an expired entry meets a transient fault (see STALE_IF_ERROR_SERVES)."""
+    fault, status, code = FAULTS[name]
+    e = start_ext(SECRETS_MANAGER_TTL=1, PSCACHE_STALE_IF_ERROR=60, SECRETS_MANAGER_TIMEOUT_MILLIS=TIMEOUT_MS)
+    assert e.get(SECRET).status == 200
+    time.sleep(1.2)  # expired
+    proxy.always("GetSecretValue", fault)
+    started = time.monotonic()
+    r = e.get(SECRET)
+    assert time.monotonic() - started < TIMEOUT_MS / 1000 + MARGIN_S
+    if STALE_IF_ERROR_SERVES:
+        from conftest import SECRET_V2
+
+        assert r.status == 200 and r.json()["SecretString"] == SECRET_V2
+        assert r.headers["x-pscache-cache"] == "stale"
+    else:
+        assert_error_shape(r, status, code)
+    proxy.reset_state()
+    assert e.get(SECRET).status == 200
+
+
+def test_the_first_call_is_bounded_by_the_timeout_while_the_sdk_still_loads(start_ext, proxy):
+    """Regression: the timeout covered only the AWS call, not the wait for the SDK import and client on the first
+    request (which also blocked the event loop), so a 300 ms timeout took seconds on a loaded machine."""
+    e = start_ext(SSM_PARAMETER_STORE_TIMEOUT_MILLIS=300, PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED="false")
+    proxy.always("GetParameter", faults.delay(3))
+    started = time.monotonic()
+    r = e.get(PARAM)  # at once: the SDK is still being imported on its thread
+    elapsed = time.monotonic() - started
+    assert r.status == 504 and r.json()["__type"] == "UpstreamTimeout"
+    assert elapsed < 0.3 + MARGIN_S
+    proxy.reset_state()
+    assert e.get(PARAM).status == 200

@@ -264,3 +264,62 @@ def test_losing_the_extensions_api_after_register_is_reported_through_exit_error
     path, error_type, body = posted[0]
     assert path.endswith("/extension/exit/error") and error_type == "Extension.ApiFailure"
     assert "500" in body["errorMessage"]
+
+
+# -- shutdown and reset under load (issue 6) ------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("budget_ms", [300, 1000, 2000])
+def test_shutdown_with_many_upstream_calls_in_flight_exits_inside_the_deadline(lam, proxy, budget_ms):
+    """Twelve clients wait on a 10 s upstream: pscache still exits 0 before deadlineMs, and every client is released."""
+    emu, port = lam({"PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED": "false"}, freeze=False)
+    assert emu.init().ok
+    assert http_get(port, PARAM).status == 200 and http_get(port, SECRET).status == 200  # SDK and clients loaded
+    proxy.always("GetParameter", faults.delay(10))
+    proxy.always("GetSecretValue", faults.delay(10))
+    finished = []
+
+    def client(path):
+        try:
+            http_get(port, path, timeout=15)
+        except OSError:
+            pass
+        finished.append(time.monotonic())
+
+    threads = [threading.Thread(target=client, args=(p,), daemon=True) for p in [PARAM, SECRET] * 6]
+    for t in threads:
+        t.start()
+    in_flight = lambda: proxy.count("GetParameter") + proxy.count("GetSecretValue") - 2  # noqa: E731
+    deadline = time.monotonic() + 5
+    while in_flight() < 6 and time.monotonic() < deadline:  # 3 pooled connections per store
+        time.sleep(0.02)
+    assert in_flight() >= 6  # upstream calls really are in flight (held by the proxy for 10 s)
+    result = emu.shutdown(budget_ms=budget_ms)
+    exited = time.monotonic()
+    ext = result.extensions["pscache"]
+    assert ext.state == "Exited" and ext.exit_code == 0 and ext.exit_ms < budget_ms, (ext, emu.output("pscache"))
+    for t in threads:
+        t.join(5)
+    assert len(finished) == 12 and max(finished) - exited < 2  # nobody is left hanging on a dead process
+
+
+@pytest.mark.slow
+def test_reset_during_in_flight_calls_relaunches_a_working_pscache_each_time(lam, proxy):
+    """An invoke times out while its function waits on pscache (slow upstream): Lambda resets, pscache exits in the
+    reset budget, and the next invoke's fresh pscache serves with an empty cache. Twice in a row."""
+    emu, port = lam()
+    assert emu.init().ok
+    assert emu.invoke(lambda e, c: http_get(port, PARAM).status).response == 200
+    for round_, uncached in enumerate([SECRET, SECRET + "&versionStage=AWSPREVIOUS"]):
+        proxy.always("GetSecretValue", faults.delay(5))
+        slow = emu.invoke(lambda e, c: _swallow(lambda: http_get(port, uncached, timeout=10)), timeout_s=0.5)
+        assert slow.timed_out and slow.reset is not None
+        ext = slow.reset.extensions["pscache"]
+        assert ext.state == "Exited" and ext.exit_code == 0 and ext.exit_ms < emu.reset_budget_ms, ext
+        proxy.reset_state()
+        # 10 s: the fresh process loads the SDK on this invoke's first fetch, slow on a loaded machine.
+        again = emu.invoke(lambda e, c: [http_get(port, PARAM).status, http_get(port, SECRET).status], timeout_s=10)
+        assert again.ok and again.init is not None and again.init.ok, (round_, again)
+        assert again.response == [200, 200]
+        assert proxy.count("GetParameter") == 1  # a new process: the cache started empty
+    assert emu.shutdown().extensions["pscache"].state == "Exited"
