@@ -5,6 +5,7 @@ import time
 import pytest
 
 import fault_proxy as faults
+from conftest import SECRET_V2
 
 PARAM = "/systemsmanager/parameters/get?name=%2Fpscache%2Fstring"
 SECRET = "/secretsmanager/get?secretId=pscache%2Fsecret"
@@ -129,11 +130,6 @@ def test_one_error_line_per_upstream_error_and_no_secret_in_logs(start_ext, prox
 
 # -- every fault: the documented answer, in time, and the process stays up ------------------------------------
 
-# Issue 4 (on main) adds PSCACHE_STALE_IF_ERROR: an expired entry is served when the upstream fails transiently.
-# Until it lands, the variable is ignored and the faults below are answered with their error. Flip this to True
-# on merge: the stale test then asserts 200 + "X-Pscache-Cache: stale" for the transient faults.
-STALE_IF_ERROR_SERVES = True
-
 TIMEOUT_MS = 4000  # per store; every answer must come within this plus MARGIN_S, retries included
 MARGIN_S = 1.0
 TRANSIENT = {"throttle", "500", "503", "reset", "slow", "truncate"}
@@ -238,8 +234,8 @@ def test_unreachable_endpoint_answers_in_time_then_recovers_never(start_ext):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TRANSIENT))
 def test_expired_entry_under_a_transient_fault(start_ext, proxy, name):
-    """With PSCACHE_STALE_IF_ERROR set, an expired entry meets a transient fault (see STALE_IF_ERROR_SERVES)."""
-    fault, status, code = FAULTS[name]
+    """With PSCACHE_STALE_IF_ERROR set, an expired entry meets a transient fault: the last value, marked stale."""
+    fault = FAULTS[name][0]
     e = start_ext(SECRETS_MANAGER_TTL=1, PSCACHE_STALE_IF_ERROR=60, SECRETS_MANAGER_TIMEOUT_MILLIS=TIMEOUT_MS)
     assert e.get(SECRET).status == 200
     time.sleep(1.2)  # expired
@@ -247,13 +243,8 @@ def test_expired_entry_under_a_transient_fault(start_ext, proxy, name):
     started = time.monotonic()
     r = e.get(SECRET)
     assert time.monotonic() - started < TIMEOUT_MS / 1000 + MARGIN_S
-    if STALE_IF_ERROR_SERVES:
-        from conftest import SECRET_V2
-
-        assert r.status == 200 and r.json()["SecretString"] == SECRET_V2
-        assert r.headers["x-pscache-cache"] == "stale"
-    else:
-        assert_error_shape(r, status, code)
+    assert r.status == 200 and r.json()["SecretString"] == SECRET_V2
+    assert r.headers["x-pscache-cache"] == "stale"
     proxy.reset_state()
     assert e.get(SECRET).status == 200
 
