@@ -58,7 +58,8 @@ def create_app(settings, loader: Loader) -> TokenGate:
     async def single(query: bytes, request) -> Response:
         result = await loader.read(request.cache_key, refresh_now(query))
         if log.enabled("debug"):
-            log.debug(f"{result.state}: {request.cache_key[0]} {request.cache_key[1]!r}")
+            said = {"hit": "cache hit", "miss": "fetched"}.get(result.state, result.state)
+            log.debug(f"{said}: {request.cache_key[0]} {request.cache_key[1]!r}")
         return answer([result], result.body)
 
     async def get_parameter(query: bytes) -> Response:
