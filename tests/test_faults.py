@@ -209,7 +209,10 @@ def test_a_throttling_burst_under_concurrent_load(bounded, proxy):
     with ThreadPoolExecutor(20) as pool:
         results = list(pool.map(one, range(20)))
     statuses = sorted(r.status for r, _ in results)
-    assert set(statuses) <= {200, 429, 504} and 429 in statuses, statuses
+    # Which request meets three throttles in a row depends on how the attempts interleave, so no status is
+    # required; that the burst was really spent on these requests is.
+    assert set(statuses) <= {200, 429, 504}, statuses
+    assert proxy.count("GetParameter") >= 40
     for r, elapsed in results:
         assert elapsed < TIMEOUT_MS / 1000 + MARGIN_S
         if r.status != 200:
