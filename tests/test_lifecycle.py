@@ -92,7 +92,7 @@ def test_ttl_runs_on_across_a_freeze(lam, proxy):
 def test_shutdown_exits_0_well_inside_the_deadline(lam):
     emu, port = lam()
     assert emu.init().ok
-    assert emu.invoke(lambda e, c: http_get(port, PARAM).status).ok
+    assert emu.invoke(lambda e, c: http_get(port, PARAM).status, timeout_s=10).ok  # a cold first fetch on a loaded machine
     result = emu.shutdown()
     ext = result.extensions["pscache"]
     assert ext.state == "Exited" and ext.exit_code == 0
