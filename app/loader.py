@@ -12,7 +12,6 @@ Fetches run as tasks of their own, so a reader that goes away cancels nobody els
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Awaitable, Callable, Hashable
 from urllib.parse import quote
 
@@ -60,12 +59,12 @@ class Outcome:
 
 
 class Loader:
-    def __init__(self, settings: Settings, cache: Cache, reads: Reads, stats: Stats, clock=time.monotonic):
+    def __init__(self, settings: Settings, cache: Cache, reads: Reads, stats: Stats):
         self.settings = settings
         self.cache = cache
         self.reads = reads
         self.stats = stats
-        self._clock = clock
+        self._clock = cache.clock  # one clock for expiry and age
         self._inflight: dict[Hashable, asyncio.Future] = {}  # key -> future of its Entry (None: not obtained)
         self._background: set[asyncio.Future] = set()
 
@@ -81,7 +80,7 @@ class Loader:
         outcome = Outcome()
         if not self.caching(keys[0][0]):
             fetched = await fetch(keys)
-            self._collect(outcome, fetched, keys, "miss")
+            self._collect(outcome, fetched, keys)
             return outcome
         own, waits = [], {}
         for key in keys:
@@ -93,8 +92,8 @@ class Loader:
                     continue
                 if entry is not None and entry.failed_at:
                     outcome.results[key] = self._answer(Result(entry, "stale", entry.failure))
-                    if self._clock() - entry.failed_at >= RETRY_STALE_S and key not in self._inflight:
-                        self._background_fetch([key], self.reads.one, "refreshed_ahead")
+                    if self._clock() - entry.failed_at >= RETRY_STALE_S:
+                        self._refresh(key)
                     continue
                 if key in self._inflight:
                     waits[key] = self._inflight[key]
@@ -124,12 +123,12 @@ class Loader:
             for key in keys:
                 outcome.results[key] = self._stale_or_raise(key, err)
             return
-        self._collect(outcome, fetched, keys, "miss")
+        self._collect(outcome, fetched, keys)
 
-    def _collect(self, outcome: Outcome, fetched: Fetched, keys: list, state: str) -> None:
+    def _collect(self, outcome: Outcome, fetched: Fetched, keys: list) -> None:
         for key in keys:
             if key in fetched.found:
-                outcome.results[key] = self._answer(Result(fetched.found[key][0], state))
+                outcome.results[key] = self._answer(Result(fetched.found[key][0], "miss"))
         outcome.extras += [entry for _, entry, _ in fetched.extras]
         outcome.missing += fetched.missing
 
@@ -191,7 +190,12 @@ class Loader:
         return bool(percent) and now >= entry.fetched + entry.ttl * (100 - percent) / 100
 
     def _refresh_if_due(self, key: Hashable, entry: Entry) -> None:
-        if self._due(entry, self._clock()) and key not in self._inflight:
+        if self._due(entry, self._clock()):
+            self._refresh(key)
+
+    def _refresh(self, key: Hashable) -> None:
+        """Refetch one entry in the background, unless a fetch of it is already in flight."""
+        if key not in self._inflight:
             self._background_fetch([key], self.reads.one, "refreshed_ahead")
 
     def refresh_due(self) -> int:
@@ -202,7 +206,7 @@ class Loader:
         now = self._clock()
         due = [k for k, e in self.cache.entries() if e.read and self._due(e, now) and k not in self._inflight]
         for key in due:
-            self._background_fetch([key], self.reads.one, "refreshed_ahead")
+            self._refresh(key)
         return len(due)
 
     def _background_fetch(self, keys: list, fetch: Fetch, event: str) -> asyncio.Task:

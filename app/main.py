@@ -120,7 +120,7 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) 
         loop.add_signal_handler(sig, events.put_nowait, {"eventType": "_SIGNAL", "signal": sig.name})
     # The SDK import (on a thread) and the clients overlap the function's init, and the loop keeps answering.
     warm = loop.create_task(_warm_start(upstream, loader, settings, prefetch=not snap_start))
-    background = [warm]
+    background = [warm]  # holds the tasks main starts, so none is garbage-collected mid-way
     if settings.prefetch and not snap_start and api is not None:
         # With PSCACHE_PREFETCH, INIT ends only once the values are in (or PREFETCH_HOLD_S passed): Lambda
         # freezes the environment after INIT, and the first invoke's reads should be hits, not waits.
@@ -177,11 +177,8 @@ def _emit(line: str) -> None:
 
 
 async def _warm_start(upstream, loader, settings: config.Settings, prefetch: bool) -> None:
-    import asyncio
-
     try:
-        await asyncio.get_running_loop().run_in_executor(None, upstream.preload)
-        await upstream.warm()
+        await upstream.warm()  # imports the SDK on a thread, then makes both clients
     except Exception as exc:  # the first read will try again and report what is wrong
         log.warn(f"could not prepare the AWS clients ahead of the first read: {type(exc).__name__}: {exc}")
         return

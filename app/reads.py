@@ -26,6 +26,13 @@ class Fetched:
         self.extras: list[tuple[Hashable, Entry, list]] = []  # brought along, matched to no requested key
         self.missing: list = []  # invalid parameter names, or BatchGetSecretValue error entries
 
+    def add(self, requested: Hashable | None, own_key: Hashable, entry: Entry, aliases: list) -> None:
+        """An entry under the key that asked for it, or under its own key if no requested key matched it."""
+        if requested is None:
+            self.extras.append((own_key, entry, aliases))
+        else:
+            self.found[requested] = (entry, aliases)
+
 
 def _idents(output: dict) -> list[str]:
     return [v for v in (output.get("Name"), output.get("ARN")) if v]
@@ -83,7 +90,7 @@ class Reads:
         parameters, invalid = await self._upstream.get_parameters(names, decrypt)
         fetched = Fetched()
         fetched.missing = invalid
-        wanted = {(name, selector): key for key in keys for _, name, selector, _ in [key]}
+        wanted = {(key[1], key[2]): key for key in keys}
         for parameter in parameters:
             selector = parameter.get("Selector") or ""
             key = None
@@ -93,10 +100,7 @@ class Reads:
                     selector = key[2]
                     break
             entry, aliases = self._parameter(parameter, selector, decrypt)
-            if key is None:
-                fetched.extras.append((("ssm", parameter["Name"], selector, decrypt), entry, aliases))
-            else:
-                fetched.found[key] = (entry, aliases)
+            fetched.add(key, ("ssm", parameter["Name"], selector, decrypt), entry, aliases)
         return fetched
 
     async def secrets(self, keys: list) -> Fetched:
@@ -108,8 +112,5 @@ class Reads:
         for output in values:
             key = next((wanted.pop(i) for i in _idents(output) if i in wanted), None)
             entry, aliases = self._secret(output, None, None)
-            if key is None:
-                fetched.extras.append((("secretsmanager", output["Name"], None, None), entry, aliases))
-            else:
-                fetched.found[key] = (entry, aliases)
+            fetched.add(key, ("secretsmanager", output["Name"], None, None), entry, aliases)
         return fetched

@@ -1,10 +1,9 @@
 """Calls to SSM and Secrets Manager through aioboto3, and their error mapping.
 
-One client per service, created on first use and then reused: a client costs
-a model parse and several MB, and a function may only ever use one store.
-aioboto3 itself (~200 ms, ~18 MB with aiohttp and botocore) is imported by
-preload(), which main starts on a thread once pscache has called event/next:
-it never lengthens Lambda's INIT phase and never stalls the event loop.
+One client per service, made once and then reused. main makes both right after
+register (warm()), so the first miss pays only the round trip. aioboto3 itself
+(~200 ms, ~18 MB with aiohttp and botocore) is imported by _preload() on a
+thread, so it never stalls the event loop.
 Region, credentials and endpoints come from botocore's standard configuration
 (AWS_REGION, the credential chain incl. container credentials, AWS_ENDPOINT_URL
 and AWS_ENDPOINT_URL_<SERVICE>), so the same code talks to AWS or a local stack.
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
 from contextlib import AsyncExitStack
 
@@ -64,22 +62,18 @@ class Upstream:
         self._settings = settings
         self._stats = stats or Stats()
         self._session = None
-        self._preload_lock = threading.Lock()
         self._stack = AsyncExitStack()  # holds the clients open for the life of the process
         self._clients: dict[str, object] = {}
         self._lock = asyncio.Lock()
 
-    def preload(self) -> None:
-        """Import the AWS SDK and make the session. Idempotent and thread-safe: main runs it on a
-        background thread, and the first request runs it too, waiting for that thread if it is mid-way."""
-        with self._preload_lock:
-            if self._session is None:
-                import aioboto3
+    def _preload(self) -> None:
+        """Import the AWS SDK and make the session; run on a thread by _client, under its lock."""
+        import aioboto3
 
-                self._session = aioboto3.Session(
-                    # botocore reads only AWS_DEFAULT_REGION; Lambda sets both, containers often only AWS_REGION.
-                    region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-                )
+        self._session = aioboto3.Session(
+            # botocore reads only AWS_DEFAULT_REGION; Lambda sets both, containers often only AWS_REGION.
+            region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+        )
 
     def _config(self, service: str):
         from botocore.config import Config
@@ -102,9 +96,9 @@ class Upstream:
             return client
         async with self._lock:
             if self._session is None:
-                # On a thread: the preload thread may be mid-import, and blocking on its lock here would stall
-                # the loop (every other request, and the timeout of this one) until the import ends.
-                await asyncio.to_thread(self.preload)
+                # On a thread: the import takes ~200 ms, which would stall every other request and the timeout
+                # of this one.
+                await asyncio.to_thread(self._preload)
             if service not in self._clients:
                 client = await self._stack.enter_async_context(
                     self._session.client(service, config=self._config(service))
