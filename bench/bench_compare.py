@@ -25,9 +25,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from compare import VARIANTS, run_variant
-from local_aws import PARAM_NAME, SECRET_ID, TOKEN, base_env, bench_parser, pscache_extensions, start_local_aws, stop_local_aws
-from node_sdk import PACKAGES, ensure_node_sdk
+from bench.compare import VARIANTS, run_variant
+from bench.node_sdk import PACKAGES, ensure_node_sdk
+from bench.seeded_aws import PARAM_NAME, SECRET_ID, TOKEN, base_env, bench_parser, pscache_extensions, start_local_aws
 
 FIGURES = ("init_ms", "first_invoke_ms", "warm_invoke_ms", "function_mb", "extension_mb", "upstream_calls")
 
@@ -65,7 +65,7 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="pscache-compare-"))
-    ext_dir = pscache_extensions(args.layer, work)
+    ext_dir = pscache_extensions(work, args.layer)
     empty = work / "no-extensions"
     empty.mkdir()
     extra = {"BENCH_PARAMETER": PARAM_NAME, "BENCH_SECRET": SECRET_ID, "BENCH_NODE_MODULES": str(ensure_node_sdk())}
@@ -76,7 +76,8 @@ def main() -> int:
                 + ", ".join(f"{n} {v}" for n, v in PACKAGES.items())
                 + f", Python {sys.version.split()[0]}, boto3 {boto3.__version__}, "
                 f"aws-lambda-powertools {aws_lambda_powertools.__version__}")
-    moto, proxy = start_local_aws()
+    aws = start_local_aws()
+    proxy = aws.proxy
     env = dict(base_env(proxy.url, 0), AWS_SESSION_TOKEN=TOKEN)
     runs: dict[str, list[dict]] = {v.name: [] for v in VARIANTS}
     try:
@@ -88,7 +89,7 @@ def main() -> int:
                 print(f"run {i + 1}/{args.runs} {variant.name}: "
                       + ", ".join(f"{k}={v:.1f}" for k, v in figures.items()), flush=True)
     finally:
-        stop_local_aws(moto, proxy)
+        aws.close()
         shutil.rmtree(work, ignore_errors=True)
 
     medians = {name: {k: statistics.median(r[k] for r in rs) for k in FIGURES} for name, rs in runs.items()}

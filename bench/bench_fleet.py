@@ -23,8 +23,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from fleet import Ramp, ScenarioResult, median_summary, run_scenario
-from local_aws import PARAM_NAME, base_env, bench_parser, pscache_extensions, start_local_aws, stop_local_aws
+from bench.fleet import Ramp, ScenarioResult, median_summary, run_scenario
+from bench.seeded_aws import PARAM_NAME, base_env, bench_parser, pscache_extensions, start_local_aws
 
 DEFAULT_SCENARIOS = [
     "TTL 0:SSM_PARAMETER_STORE_TTL=0",
@@ -98,8 +98,9 @@ def main() -> int:
     scenarios = [parse_scenario(s, names) for s in args.scenario or DEFAULT_SCENARIOS]
     ramp = Ramp(args.duration, args.rate_from, args.rate_to)
     work = Path(tempfile.mkdtemp(prefix="pscache-fleet-"))
-    ext_dir = pscache_extensions(args.layer, work)
-    moto, proxy = start_local_aws(extra_parameters=args.keys - 1)
+    ext_dir = pscache_extensions(work, args.layer)
+    aws = start_local_aws(extra_parameters=args.keys - 1)
+    proxy = aws.proxy
     env = base_env(proxy.url, 0)
     results: dict[str, list[ScenarioResult]] = {name: [] for name, _ in scenarios}
     print(f"{len(ramp.arrivals())} invokes per scenario, {len(scenarios)} scenario(s), {args.runs} run(s)",
@@ -111,7 +112,7 @@ def main() -> int:
                                                   ramp, args.hold_ms / 1000, args.routing, args.max_environments,
                                                   log=lambda line: print(line, flush=True)))
     finally:
-        stop_local_aws(moto, proxy)
+        aws.close()
         shutil.rmtree(work, ignore_errors=True)
 
     rows = []
@@ -123,7 +124,7 @@ def main() -> int:
         Path(args.json).write_text(json.dumps({"args": vars(args), "medians": rows, "runs": {
             name: [asdict(r) for r in runs] for name, runs in results.items()}}, indent=1))
     if args.plot:
-        from fleet_plot import plot
+        from bench.fleet_plot import plot
 
         plot({name: runs[0] for name, runs in results.items()}, ramp, Path(args.plot))
     print(render(rows, args))

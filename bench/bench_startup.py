@@ -28,10 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from local_aws import PARAM, SECRET, TOKEN, base_env, start_local_aws, stop_local_aws  # also puts tests/ on the path
-
-from harness import free_port, http_get, python_extensions_dir, wait_until_serving  # noqa: E402
-from lambda_emulator import LambdaEmulator  # noqa: E402
+from bench.seeded_aws import PARAM, SECRET, TOKEN, base_env, start_local_aws
+from locallambda.emulator import LambdaEmulator
+from locallambda.extensions import layer_extensions, python_extensions
+from locallambda.net import free_port, http_get, wait_until_serving
 
 
 def lifecycle_run(ext_dir: Path, endpoint: str, work: Path) -> dict[str, float]:
@@ -44,7 +44,7 @@ def lifecycle_run(ext_dir: Path, endpoint: str, work: Path) -> dict[str, float]:
         deadline = time.perf_counter() + 20
         while time.perf_counter() < deadline:
             try:
-                http_get(port, "/", token=None, timeout=5)
+                http_get(port, "/", timeout=5)
                 answered["t"] = time.perf_counter()
                 return
             except OSError:
@@ -119,8 +119,9 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="pscache-bench-"))
-    candidates = {"binary": Path(args.layer) / "extensions", "python -m app": python_extensions_dir(work / "python-ext")}
-    moto, proxy = start_local_aws()
+    candidates = {"binary": layer_extensions(args.layer), "python -m app": python_extensions(work / "python-ext")}
+    aws = start_local_aws()
+    proxy = aws.proxy
     runs: dict[str, list[dict]] = {name: [] for name in candidates}
     try:
         for i in range(args.runs):
@@ -130,7 +131,7 @@ def main() -> int:
                 runs[name].append(figures)
                 print(f"run {i + 1}/{args.runs} {name}: " + ", ".join(f"{k}={v:.1f}" for k, v in figures.items()), flush=True)
     finally:
-        stop_local_aws(moto, proxy)
+        aws.close()
         shutil.rmtree(work, ignore_errors=True)
 
     medians = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}

@@ -13,11 +13,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_aws import upstream_calls  # also puts tests/ on the path
-
-from fault_proxy import FaultProxy
-from harness import free_port
-from lambda_emulator import LambdaEmulator
+from bench.seeded_aws import upstream_calls
+from locallambda.emulator import LambdaEmulator
+from locallambda.fault_proxy import FaultProxy
+from locallambda.net import free_port
 
 FUNCTIONS = Path(__file__).resolve().parent / "functions"
 

@@ -20,11 +20,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from local_aws import upstream_calls  # also puts tests/ on the path
-
-from fault_proxy import FaultProxy
-from harness import free_port, http_get
-from lambda_emulator import LambdaEmulator
+from bench.seeded_aws import upstream_calls
+from locallambda.emulator import LambdaEmulator
+from locallambda.fault_proxy import FaultProxy
+from locallambda.net import free_port, http_get
 
 clock = time.perf_counter
 

@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fleet import Ramp, ScenarioResult  # noqa: E402
+from bench.fleet import Ramp, ScenarioResult  # noqa: E402
 
 
 def plot(results: dict[str, ScenarioResult], ramp: Ramp, out: Path) -> None:

@@ -16,29 +16,22 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import fault_proxy as faults  # noqa: E402
-from harness import TOKEN, extensions_dir, free_port, http_get  # noqa: E402
-from lambda_emulator import LambdaEmulator  # noqa: E402
-from soak import PARAMS, SECRETS, emit, local_aws  # noqa: E402
+from bench.soak import PARAMS, SECRETS, TOKEN, emit, local_aws
+from locallambda import fault_proxy as faults
+from locallambda.emulator import LambdaEmulator
+from locallambda.extensions import pscache_extensions, test_layer
+from locallambda.local_aws import extension_env
+from locallambda.net import free_port, http_get
 
 BUDGETS_MS = (300, 1000, 2000)
 
 
 def one(ext_dir: Path, work: Path, proxy, budget_ms: int, in_flight: int) -> tuple[float, bool]:
     port = free_port()
-    env = {
-        "PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": TOKEN, "AWS_ENDPOINT_URL": proxy.url,
-        "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(port), "PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED": "false",
-    }
+    env = dict(extension_env(proxy.url, TOKEN, port), PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED="false")
     with LambdaEmulator(ext_dir, env=env, freeze=False, log_dir=work / f"logs-{port}") as emu:
         assert emu.init().ok
-        assert http_get(port, f"/systemsmanager/parameters/get?name={PARAMS[0]}").status == 200  # SDK loaded
+        assert http_get(port, f"/systemsmanager/parameters/get?name={PARAMS[0]}", TOKEN).status == 200  # SDK loaded
         proxy.reset_state()
         if in_flight:
             proxy.always("GetParameter", faults.delay(10))
@@ -54,7 +47,7 @@ def one(ext_dir: Path, work: Path, proxy, budget_ms: int, in_flight: int) -> tup
 
 def _quiet_get(port: int, path: str) -> None:
     try:
-        http_get(port, path, timeout=15)
+        http_get(port, path, TOKEN, timeout=15)
     except OSError:
         pass
 
@@ -67,7 +60,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="pscache-shutdown-"))
     report = {}
     with local_aws(work) as proxy:
-        ext_dir = extensions_dir(work)
+        ext_dir = pscache_extensions(work, test_layer())
         for label, in_flight in (("idle", 0), ("12 in flight", 12)):
             for budget in BUDGETS_MS:
                 runs = [one(ext_dir, work, proxy, budget, in_flight) for _ in range(args.runs)]

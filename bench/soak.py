@@ -25,12 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from locallambda import fault_proxy as faults
+from locallambda.emulator import LambdaEmulator
+from locallambda.extensions import pscache_extensions, test_layer
+from locallambda.local_aws import LocalAws, extension_env
+from locallambda.net import free_port
+from locallambda.procstat import rss_and_fds
 
-import fault_proxy as faults  # noqa: E402
-from harness import TOKEN, extensions_dir, free_port, rss_and_fds, start_moto  # noqa: E402
-from lambda_emulator import LambdaEmulator  # noqa: E402
+TOKEN = "soak-token"
 
 PARAMS = [f"/soak/p{i}" for i in range(40)]
 SECRETS = [f"soak/s{i}" for i in range(15)]
@@ -50,16 +52,9 @@ FAULTS = {
 @contextlib.contextmanager
 def local_aws(work: Path):
     """moto in server mode, seeded with the soak's items, behind a fault proxy; all stopped on exit."""
-    with open(work / "moto.log", "wb") as moto_log:
-        moto, moto_port = start_moto(moto_log)
-        proxy = faults.FaultProxy(moto_port)
-        try:
-            seed(f"http://127.0.0.1:{moto_port}")
-            yield proxy
-        finally:
-            proxy.close()
-            moto.terminate()
-            moto.wait(10)
+    with open(work / "moto.log", "wb") as moto_log, LocalAws(log=moto_log, quiet_proxy=False) as aws:
+        seed(aws.moto_url)
+        yield aws.proxy
 
 
 def emit(report: dict, json_path: Path | None) -> None:
@@ -160,15 +155,8 @@ def run(seconds: float, proxy, ext_dir: Path, work: Path, warmup_s: float | None
     rng = random.Random(seed_value)
     warmup_s = warmup_s if warmup_s is not None else min(60.0, seconds / 4)
     port = free_port()
-    env = {
-        "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": TOKEN,
-        "AWS_ENDPOINT_URL": proxy.url, "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(port),
-        "SSM_PARAMETER_STORE_TTL": "2", "SECRETS_MANAGER_TTL": "3",
-        "SSM_PARAMETER_STORE_TIMEOUT_MILLIS": str(TIMEOUT_MS), "SECRETS_MANAGER_TIMEOUT_MILLIS": str(TIMEOUT_MS),
-    }
+    env = dict(extension_env(proxy.url, TOKEN, port), SSM_PARAMETER_STORE_TTL="2", SECRETS_MANAGER_TTL="3",
+               SSM_PARAMETER_STORE_TIMEOUT_MILLIS=str(TIMEOUT_MS), SECRETS_MANAGER_TIMEOUT_MILLIS=str(TIMEOUT_MS))
     traffic = Traffic(port, proxy, rng)
     samples: list[tuple[float, int, int]] = []
     with LambdaEmulator(ext_dir, env=env, log_dir=work / "logs") as emu:
@@ -229,7 +217,7 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pscache-soak-"))
     with local_aws(work) as proxy:
-        report = run(args.seconds, proxy, extensions_dir(work), work, args.warmup, args.seed)
+        report = run(args.seconds, proxy, pscache_extensions(work, test_layer()), work, args.warmup, args.seed)
     emit(report, args.json)
     ok = not report["unexpected"] and report["rss_growth_pct"] < 5 and report["fds_end"] <= report["fds_warmup_max"]
     return 0 if ok else 1

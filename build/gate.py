@@ -35,6 +35,7 @@ FORBIDDEN_PACKAGES = frozenset({
     "s3transfer", "uvloop", "httptools", "websockets", "wsproto", "watchfiles", "httpx", "awscrt",
     "cryptography", "moto", "flask", "yaml", "pydantic", "pytest", "setuptools", "pip", "nuitka",
     "boto3.s3", "boto3.dynamodb", "boto3.ec2",
+    "locallambda", "bench",  # this repository's local Lambda and benchmarks: development only
 })
 
 EM = {62: "x86_64", 183: "arm64"}

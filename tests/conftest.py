@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 import boto3
 import pytest
 
-from fault_proxy import FaultProxy
 from harness import TOKEN, LocalExtension, extensions_dir, free_port, start_moto
-from lambda_emulator import SNAP_START, LambdaEmulator
+from locallambda.emulator import SNAP_START, LambdaEmulator
+from locallambda.fault_proxy import FaultProxy
+from locallambda.local_aws import extension_env
 
 
 REGION = "us-east-1"
@@ -80,22 +79,7 @@ def _clean_proxy(request):
 @pytest.fixture(scope="session")
 def base_env(proxy, aws):
     """What Lambda gives an extension, pointed at the local AWS through the proxy."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "TZ": "UTC",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": TOKEN,
-        "AWS_ENDPOINT_URL": proxy.url,
-        # Nothing from the developer's own AWS setup may leak in.
-        "AWS_CONFIG_FILE": "/nonexistent/pscache-tests",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/pscache-tests",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    return env
+    return extension_env(proxy.url, TOKEN)
 
 
 @pytest.fixture(scope="module")

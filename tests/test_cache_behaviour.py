@@ -5,7 +5,7 @@ from urllib.parse import quote
 
 import pytest
 
-import fault_proxy as faults
+from locallambda import fault_proxy as faults
 
 PARAM = "/systemsmanager/parameters/get"
 SECRET = "/secretsmanager/get"

@@ -2,17 +2,13 @@
 every variant answers right, the SDK in the function calls AWS twice per invoke, the caches twice in all."""
 
 import hashlib
-import sys
 
 import pytest
 
+from bench.compare import VARIANTS, run_variant
+from bench.node_sdk import ensure_node_sdk
 from conftest import SECRET_V2
-from harness import ROOT, extensions_dir
-
-sys.path.insert(0, str(ROOT / "bench"))
-
-from compare import VARIANTS, run_variant  # noqa: E402
-from node_sdk import ensure_node_sdk  # noqa: E402
+from harness import extensions_dir
 
 INVOKES = 3
 

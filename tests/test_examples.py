@@ -6,8 +6,8 @@ path of a missing parameter, and the upstream calls counted at the fault proxy t
 
 import pytest
 
-from lambda_emulator import SNAP_START
-from runtimes import runtime_command
+from locallambda.emulator import SNAP_START
+from locallambda.runtimes import runtime_command
 
 SECRET_ID = "pscache/examples+key=1@x"  # '+', '=' and '@' reach the right secret only if the name is URL-encoded
 EXPECTED = {

@@ -4,7 +4,7 @@ import json
 import signal
 from urllib.parse import quote
 
-import fault_proxy as faults
+from locallambda import fault_proxy as faults
 from conftest import SECRET_V2
 
 BATCH = "/systemsmanager/parameters/batch"

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import fault_proxy as faults
+from locallambda import fault_proxy as faults
 from harness import http_get
-from lambda_emulator import LMI, SNAP_START
+from locallambda.emulator import LMI, SNAP_START
 
 PARAM = "/systemsmanager/parameters/get?name=%2Fpscache%2Fstring"
 SECURE = "/systemsmanager/parameters/get?name=%2Fpscache%2Fsecure&withDecryption=true"

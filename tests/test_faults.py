@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-import fault_proxy as faults
+from locallambda import fault_proxy as faults
 from conftest import SECRET_V2
 
 PARAM = "/systemsmanager/parameters/get?name=%2Fpscache%2Fstring"
@@ -263,4 +263,8 @@ def test_the_first_call_is_bounded_by_the_timeout_while_the_sdk_still_loads(star
     assert r.status == 504 and r.json()["__type"] == "UpstreamTimeout"
     assert elapsed < 0.3 + MARGIN_S
     proxy.reset_state()
-    assert e.get(PARAM).status == 200
+    # Each later call has the same 300 ms; once the SDK is in (however long that takes here), one succeeds.
+    deadline = time.monotonic() + 20
+    while (status := e.get(PARAM).status) != 200 and time.monotonic() < deadline:
+        assert status == 504
+    assert status == 200

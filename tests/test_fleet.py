@@ -1,14 +1,9 @@
 """The fleet simulator of bench/fleet.py, in a short run: the upstream call counts have the blog's shape."""
 
-import sys
-
 import pytest
 
-from harness import ROOT, extensions_dir
-
-sys.path.insert(0, str(ROOT / "bench"))
-
-from fleet import Ramp, run_scenario  # noqa: E402
+from bench.fleet import Ramp, run_scenario
+from harness import extensions_dir
 
 KEYS = ["/pscache/string", "plain-name"]
 SMOKE = Ramp(duration_s=8, rate_from=2, rate_to=6)

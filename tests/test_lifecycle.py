@@ -1,4 +1,4 @@
-"""pscache as a Lambda external extension, inside the faithful emulator (tests/lambda_emulator.py)."""
+"""pscache as a Lambda external extension, inside the faithful emulator (locallambda/emulator.py)."""
 
 import socket
 import threading
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import fault_proxy as faults
+from locallambda import fault_proxy as faults
 from conftest import SECRET_V2
 from harness import TOKEN, extensions_dir, free_port, http_get
-from lambda_emulator import LMI, SNAP_START
+from locallambda.emulator import LMI, SNAP_START
 
 PARAM = "/systemsmanager/parameters/get?name=%2Fpscache%2Fstring"
 SECRET = "/secretsmanager/get?secretId=pscache%2Fsecret"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import fault_proxy as faults
+from locallambda import fault_proxy as faults
 from conftest import BINARY, SECRET_V1, SECRET_V2
 from harness import TOKEN, extensions_dir, free_port, http_get, wait_until_serving
 

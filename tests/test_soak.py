@@ -1,14 +1,11 @@
 """A short soak in the suite (bench/soak.py; `scripts/soak --seconds 600` for the full run in docs/reliability.md)."""
 
 import os
-import sys
 
 import pytest
 
-from harness import ROOT, extensions_dir
-
-sys.path.insert(0, str(ROOT / "bench"))
-import soak  # noqa: E402
+from bench import soak
+from harness import extensions_dir
 
 SECONDS = float(os.environ.get("PSCACHE_SOAK_SECONDS", "45"))
 

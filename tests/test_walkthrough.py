@@ -6,8 +6,8 @@ import secrets
 
 import pytest
 
-from mariadb import TempMariaDB
-from runtimes import walkthrough_package
+from locallambda.mariadb import TempMariaDB
+from locallambda.runtimes import walkthrough_package
 
 GREETINGS = ["hello from MariaDB", "served through pscache"]
 

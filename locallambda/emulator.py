@@ -7,8 +7,13 @@ It reproduces what an executable at /opt/extensions/<name> lives under, followin
   (2018-06-01) and, in SnapStart mode, the container credentials API (2021-04-23);
 * a launcher that executes every non-directory entry of an extensions folder in its own process group;
 * init (all extensions register -> runtime init -> everyone calls next), invoke with the barrier
-  (runtime responded AND every INVOKE subscriber called next again), freeze/thaw with SIGSTOP/SIGCONT,
-  crash detection, reset on failure or timeout, and shutdown with a deadline and SIGKILL.
+  (runtime responded AND every INVOKE subscriber called next again), freeze/thaw, crash detection, reset on
+  failure or timeout, and shutdown with a deadline and SIGKILL;
+* sized environments (sized=True): the environment in a cgroup with Lambda's CPU share of memory_mb and memory_mb
+  as its memory limit (locallambda.sized), frozen through the cgroup freezer, out of memory reported as
+  Runtime.OutOfMemory, INIT at the share or unthrottled (init_cpu), and Lambda's REPORT figures per invoke
+  (locallambda.report). evict_paths makes a cold start start cold: those files, the extensions and the runtime
+  leave the page cache before each init.
 
 Only the standard library is used. Typical use::
 
@@ -17,6 +22,12 @@ Only the standard library is used. Typical use::
         res = emu.invoke(handler=lambda event, ctx: {"ok": True})
         assert res.ok and res.post_runtime_extensions_ms < 50
         assert emu.shutdown().extensions["pscache"].state == "Exited"
+
+    with LambdaEmulator(ext_dir, runtime=["./bootstrap"], sized=True, memory_mb=128, init_cpu="boost") as emu:
+        print(emu.invoke().report.line())  # REPORT RequestId: ... Max Memory Used: 71 MB Init Duration: ...
+
+An in-process handler or runtime_init runs in the emulator's own process, outside any cgroup: in a sized
+environment only the launched processes are constrained.
 
 All timestamps (events, t_exec, t_register, ...) come from time.perf_counter().
 """
@@ -34,6 +45,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -42,6 +54,9 @@ import weakref
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+
+from locallambda import pagecache, procstat, sized as sizing
+from locallambda.report import MIB, ProcessFigures, Report
 
 clock = time.perf_counter
 
@@ -85,6 +100,8 @@ F_RUNTIME_EXIT = "Runtime.ExitError"
 F_RUNTIME_UNKNOWN = "Runtime.Unknown"
 F_RUNTIME_ENTRYPOINT = "Runtime.InvalidEntrypoint"
 F_TIMEOUT = "Sandbox.Timedout"
+F_OUT_OF_MEMORY = "Runtime.OutOfMemory"
+LAMBDA_MEMORY_MB = (128, 10240)  # the memory sizes Lambda accepts
 
 # Variables only the runtime sees (spec §2.5); RIE also strips every "_*" key from the extensions' environment.
 RUNTIME_ONLY_VARS = frozenset({
@@ -130,6 +147,7 @@ class InitResult:
     fatal_error: str | None = None  # Extension.InitError / Extension.Crash / Extension.LaunchError / ...
     message: str = ""
     timed_out: bool = False
+    t_start: float = 0.0  # perf_counter when the environment began (the first launch)
 
 
 @dataclass
@@ -171,6 +189,8 @@ class InvokeResult:
     event: dict | None = None  # the INVOKE event the extensions got
     init: InitResult | None = None  # set when this invoke had to (re)initialise the sandbox
     reset: ShutdownResult | None = None  # set when this invoke ended in a reset
+    report: Report | None = None  # Lambda's REPORT figures of this invoke
+    cpu_ms_at_response: dict[str, float] | None = None  # each process's CPU when the runtime responded
 
 
 @dataclass
@@ -220,6 +240,7 @@ class Agent:
         self.exit_ms: float | None = None
         self.t_exec = self.t_register = self.t_first_next = self.t_exit = None
         self.t_shutdown_sent: float | None = None
+        self.leaf: sizing.Leaf | None = None  # its cgroup in a sized environment
 
     @property
     def pid(self) -> int | None:
@@ -256,6 +277,12 @@ class Sandbox:
         self.rt_current: str | None = None  # request id the runtime is working on
         self.rt_result: tuple[str, bytes, str | None] | None = None  # (response|error, body, error type)
         self.rt_exit_code: int | None = None
+        self.rt_leaf: sizing.Leaf | None = None
+        # Sized environments: the cgroup, OOM kills already reported, the largest anon/file RSS sampled (KiB).
+        self.cgroup: sizing.Environment | None = None
+        self.oom_seen = 0
+        self.rss_max: dict[str, list[int]] = {}
+        self.cpu_at_response: dict[str, float] | None = None
 
     def externals(self) -> list[Agent]:
         return [a for a in self.agents if a.external]
@@ -269,6 +296,11 @@ class Sandbox:
     def processes(self) -> list[subprocess.Popen]:
         procs = [a.proc for a in self.agents if a.proc is not None]
         return procs + ([self.rt_proc] if self.rt_proc is not None else [])
+
+    def named_processes(self) -> list[tuple[str, subprocess.Popen, sizing.Leaf | None]]:
+        """(name, process, its cgroup) of the runtime ("runtime") and every launched extension."""
+        named = [(a.name, a.proc, a.leaf) for a in self.agents if a.proc is not None]
+        return ([("runtime", self.rt_proc, self.rt_leaf)] if self.rt_proc is not None else []) + named
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -289,10 +321,18 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.emulator = emulator
 
+    def handle_error(self, request, client_address) -> None:
+        # A process the emulator killed (reset, OOM, shutdown) drops its connection mid-request: no news.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as clients such as Go's and hyper's expect
     server_version = "LambdaEmulator"
+    # Headers and body go out in two sends; with Nagle on, the body waits ~40 ms for the client's delayed ACK,
+    # which would add 40 ms to every event a runtime or extension receives.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._handle()
@@ -399,6 +439,9 @@ class LambdaEmulator:
         invoked_function_arn: str | None = None,
         credentials: dict[str, str] | None = None,
         log_dir: str | os.PathLike | None = None,
+        sized: bool = False,  # a cgroup per environment: CPU share and memory limit of memory_mb
+        init_cpu: str = "share",  # sized INIT: "share" (at the quota) or "boost" (unthrottled; invokes at the quota)
+        evict_paths: list | None = None,  # None: warm files; a list: evict these + extensions + runtime before init
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
@@ -406,6 +449,17 @@ class LambdaEmulator:
             raise ValueError("tracing must be present, empty or omit")
         if runtime is not None and runtime_init is not None:
             raise ValueError("give either a runtime command or runtime_init, not both")
+        if init_cpu not in sizing.INIT_CPU_MODELS:
+            raise ValueError(f"init_cpu must be one of {sizing.INIT_CPU_MODELS}, not {init_cpu!r}")
+        low, high = LAMBDA_MEMORY_MB
+        if not (isinstance(memory_mb, int) and low <= memory_mb <= high):
+            raise ValueError(f"memory_mb={memory_mb!r}: Lambda allows a whole number of MB from {low} to {high}")
+        # Asking for a sized environment where none can be made fails here, never silently runs unconstrained.
+        self.cgroups = sizing.probe() if sized else None
+        self.init_cpu = init_cpu
+        self.evict_paths = None if evict_paths is None else [os.fspath(p) for p in evict_paths]
+        self.reports: list[Report] = []
+        self._last_init_report: Report | None = None
         self.extensions_dir = os.fspath(extensions_dir)
         self.env = dict(env or {})
         self.mode = mode
@@ -588,6 +642,12 @@ class LambdaEmulator:
         with self._cond:
             self.generation += 1
             sb = self._sb = Sandbox(self.generation)
+        if self.evict_paths is not None:  # a fresh microVM has read none of these yet
+            pagecache.evict([self.extensions_dir, *self.evict_paths, *self._runtime_files()])
+            self._log("lambda", "page-cache-evicted")
+        if self.cgroups is not None:
+            sb.cgroup = self.cgroups.new_environment(self.memory_mb)
+            sb.cgroup.throttle(self.init_cpu == "share")
         t0 = clock()
         deadline = t0 + self.init_timeout_s
         self._log("lambda", "init-start")
@@ -623,16 +683,32 @@ class LambdaEmulator:
             sb, lambda: sb.rt_initialised and all(a.t_first_next is not None for a in sb.agents), deadline)
         if outcome:
             return self._init_failed(sb, t0, outcome)
+        duration_ms = (clock() - t0) * 1000
+        if sb.cgroup is not None:
+            sb.cgroup.throttle(True)  # invokes always run at the share
+        self._sample_memory(sb)
         self._log("lambda", "init-done")
-        return InitResult(True, sb.generation, (clock() - t0) * 1000)
+        return InitResult(True, sb.generation, duration_ms, t_start=t0)
+
+    def _runtime_files(self) -> list[str]:
+        """The runtime command's files (its executable and script arguments), for eviction."""
+        found = []
+        for arg in self.runtime_cmd or []:
+            path = shutil.which(arg) if os.sep not in os.fspath(arg) else os.fspath(arg)
+            if path and os.path.isfile(path):
+                found.append(path)
+        return found
 
     def _launch(self, sb: Sandbox, agent: Agent) -> None:
         agent.log_path = self.log_path(agent.name)
         with open(agent.log_path, "ab") as log:
+            if sb.cgroup is not None:
+                agent.leaf = sb.cgroup.leaf("extension-" + agent.name)
             agent.t_exec = clock()
             agent.proc = subprocess.Popen(
                 [agent.path], env=self._env(for_runtime=False), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                preexec_fn=agent.leaf.preexec() if agent.leaf else None)
         self._log(agent.name, "exec")
         agent.watcher = threading.Thread(target=self._watch, args=(sb, agent, agent.proc), daemon=True)
         agent.watcher.start()
@@ -640,10 +716,13 @@ class LambdaEmulator:
     def _start_runtime(self, sb: Sandbox) -> None:
         if self.runtime_cmd:
             try:
+                if sb.cgroup is not None:
+                    sb.rt_leaf = sb.cgroup.leaf("runtime")
                 with open(os.path.join(self.log_dir, "runtime.log"), "ab") as log:
                     sb.rt_proc = subprocess.Popen(
                         list(self.runtime_cmd), env=self._env(for_runtime=True), stdin=subprocess.DEVNULL,
-                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                        preexec_fn=sb.rt_leaf.preexec() if sb.rt_leaf else None)
             except OSError as e:
                 with self._cond:
                     self._fatal(sb, "runtime", F_RUNTIME_ENTRYPOINT, str(e))
@@ -678,11 +757,13 @@ class LambdaEmulator:
         if outcome == "timeout":
             with self._cond:
                 self._fatal(sb, "lambda", F_TIMEOUT, f"init did not complete within {self.init_timeout_s} s")
-        self._kill_all(sb)
         err = sb.fatal or FatalError("lambda", E_INTERNAL, "emulator closed")
+        init_ms = (clock() - t0) * 1000
+        self._last_init_report = self._report(sb, "-", 0.0, init_ms, err.posted_type or err.error_type)
+        self._kill_all(sb)
         self._log("lambda", f"init-failed:{err.error_type}")
-        return InitResult(False, sb.generation, (clock() - t0) * 1000, err.posted_type or err.error_type,
-                          err.error_type, err.message, timed_out=err.error_type == F_TIMEOUT)
+        return InitResult(False, sb.generation, init_ms, err.posted_type or err.error_type,
+                          err.error_type, err.message, timed_out=err.error_type == F_TIMEOUT, t_start=t0)
 
     # ---- invoke --------------------------------------------------------------------------------------------
 
@@ -698,10 +779,12 @@ class LambdaEmulator:
             if sb is None:
                 init_result = self._do_init()
                 if not init_result.ok:
-                    return InvokeResult(False, error_type=init_result.error_type,
-                                        fatal_error=init_result.fatal_error, timed_out=init_result.timed_out,
-                                        total_ms=(clock() - t_requested) * 1000, init=init_result,
-                                        reset=reset_result)
+                    failed = InvokeResult(False, error_type=init_result.error_type,
+                                          fatal_error=init_result.fatal_error, timed_out=init_result.timed_out,
+                                          total_ms=(clock() - t_requested) * 1000, init=init_result,
+                                          reset=reset_result)
+                    failed.report = self._last_init_report
+                    return failed
                 sb = self._sb
         self._thaw(sb, self.thaw_delay_s)
 
@@ -727,9 +810,12 @@ class LambdaEmulator:
                 and (sb.rt_proc is None or sb.rt_ready), deadline)
         t_done = clock()
         result.total_ms = (t_done - t_requested) * 1000
+        result.cpu_ms_at_response = sb.cpu_at_response
+        init_ms = init_result.duration_ms if init_result else None
         if outcome is None:
             result.ok = True
             result.post_runtime_extensions_ms = (t_done - t_response) * 1000
+            result.report = self._report(sb, request_id, (t_done - t_sent) * 1000, init_ms, result.function_error)
             self._log("lambda", "invoke-done")
             self._freeze(sb)
             return result
@@ -740,6 +826,7 @@ class LambdaEmulator:
             result.timed_out = True
         err = sb.fatal or FatalError("lambda", E_INTERNAL, "emulator closed")
         result.error_type, result.fatal_error = err.posted_type or err.error_type, err.error_type
+        result.report = self._report(sb, request_id, (t_done - t_sent) * 1000, init_ms, result.error_type)
         if not self._closed:
             with self._lifecycle:
                 result.reset = self._reset(sb, "timeout" if outcome == "timeout" else "failure")
@@ -795,9 +882,13 @@ class LambdaEmulator:
     def _freeze(self, sb: Sandbox | None) -> None:
         if sb is None or sb.frozen or not self.freeze_enabled or self.mode == LMI or sb.dead:
             return
-        for proc in sb.processes():
-            if proc.returncode is None:
-                _signal_group(proc, signal.SIGSTOP)
+        self._sample_memory(sb)
+        if sb.cgroup is not None and sb.cgroup.can_freeze:
+            sb.cgroup.freeze()  # the whole environment at once, as Lambda freezes it
+        else:
+            for proc in sb.processes():
+                if proc.returncode is None:
+                    _signal_group(proc, signal.SIGSTOP)
         sb.frozen = True
         self._log("lambda", "frozen")
 
@@ -806,9 +897,12 @@ class LambdaEmulator:
             return
         if delay_s:
             time.sleep(delay_s)
-        for proc in sb.processes():
-            if proc.returncode is None:
-                _signal_group(proc, signal.SIGCONT)
+        if sb.cgroup is not None and sb.cgroup.can_freeze:
+            sb.cgroup.thaw()
+        else:
+            for proc in sb.processes():
+                if proc.returncode is None:
+                    _signal_group(proc, signal.SIGCONT)
         sb.frozen = False
         self._log("lambda", "thawed")
 
@@ -897,6 +991,8 @@ class LambdaEmulator:
         for t in [a.watcher for a in sb.agents] + [sb.rt_watcher]:
             if t is not None and t is not threading.current_thread():
                 t.join(5)
+        if sb.cgroup is not None:
+            sb.cgroup.remove()  # idempotent: also kills what the process groups missed
         with self._cond:
             if self._sb is sb:
                 self._sb = None
@@ -919,11 +1015,74 @@ class LambdaEmulator:
             self._log(who, f"exit:{code}")
             if sb.shutting_down or (agent is not None and agent.killed):
                 pass
+            elif self._out_of_memory(sb, code):
+                self._fatal(sb, who, F_OUT_OF_MEMORY, f"{who} was killed by the kernel: the environment reached "
+                                                      f"its memory limit of {self.memory_mb} MB")
             elif agent.state in (INIT_ERROR, EXIT_ERROR) if agent else sb.rt_error_posted:
                 sb.abort_at = min(sb.abort_at, t)  # it reported its error and exited, as it should
             else:
                 self._fatal(sb, who, F_CRASH if agent else F_RUNTIME_EXIT, f"exited with code {code}")
             self._cond.notify_all()
+
+    @staticmethod
+    def _out_of_memory(sb: Sandbox, code: int) -> bool:
+        """A SIGKILL that the environment's memory cgroup counted as an OOM kill (caller holds the lock)."""
+        if sb.cgroup is None or code != -signal.SIGKILL:
+            return False
+        try:
+            kills = sb.cgroup.usage().oom_kills
+        except OSError:
+            return False
+        new, sb.oom_seen = kills > sb.oom_seen, kills
+        return new
+
+    def _sample_memory(self, sb: Sandbox) -> None:
+        """Keep the largest anonymous and file-backed RSS seen per process (the kernel tracks only the total)."""
+        for name, proc, _ in sb.named_processes():
+            m = procstat.memory(proc.pid) if proc.returncode is None else None
+            if m is not None:
+                seen = sb.rss_max.setdefault(name, [0, 0, 0])
+                seen[0], seen[1], seen[2] = max(seen[0], m.anon_kb), max(seen[1], m.file_kb), m.peak_rss_kb
+
+    def _cpu_ms(self, proc: subprocess.Popen, leaf: sizing.Leaf | None) -> float | None:
+        if leaf is not None:
+            with contextlib.suppress(OSError):
+                return leaf.usage().cpu_ns / 1e6
+        ns = procstat.cpu_ns(proc.pid) if proc.returncode is None else None
+        return None if ns is None else ns / 1e6
+
+    def _report(self, sb: Sandbox, request_id: str, duration_ms: float, init_ms: float | None,
+                error_type: str | None) -> Report:
+        """Lambda's REPORT figures, read before anything of the environment is torn down."""
+        self._sample_memory(sb)
+        processes = {}
+        for name, proc, leaf in sb.named_processes():
+            anon, file, peak = sb.rss_max.get(name, (0, 0, 0))
+            charged = None
+            if leaf is not None:
+                with contextlib.suppress(OSError):
+                    charged = leaf.usage().memory_peak_bytes / MIB
+            processes[name] = ProcessFigures(peak / 1024, anon / 1024, file / 1024, self._cpu_ms(proc, leaf) or 0.0,
+                                             charged)
+        peak_mb = None
+        if sb.cgroup is not None:
+            with contextlib.suppress(OSError):
+                peak_mb = sb.cgroup.usage().memory_peak_bytes / MIB
+        elif processes:
+            peak_mb = sum(p.peak_rss_mb for p in processes.values())
+        report = Report(request_id, duration_ms, self.memory_mb, peak_mb, init_ms, error_type,
+                        sized=sb.cgroup is not None, processes=processes)
+        self.reports.append(report)
+        return report
+
+    def cpu_quota_us(self) -> int:
+        """The CFS quota per 100 ms period that a sized environment of memory_mb gets."""
+        return sizing.cpu_quota_us(self.memory_mb)
+
+    def usage(self) -> sizing.Usage | None:
+        """The live sized environment's cgroup figures (None when not sized or not initialised)."""
+        sb = self._sb
+        return sb.cgroup.usage() if sb is not None and sb.cgroup is not None else None
 
     def _fatal(self, sb: Sandbox, who: str, error_type: str, message: str = "", posted: str | None = None,
                body: Any = None, grace_s: float = 0.0) -> None:
@@ -1156,6 +1315,8 @@ class LambdaEmulator:
                 raise ApiError("InvalidRequestID", "Invalid request ID", 400)
             sb.rt_current = None
             sb.rt_result = (kind, body, headers.get("Lambda-Runtime-Function-Error-Type"))
+            # CPU of each process the moment the function had its answer (e.g. pscache's cost of a first read).
+            sb.cpu_at_response = {name: self._cpu_ms(proc, leaf) for name, proc, leaf in sb.named_processes()}
             self._cond.notify_all()
         return 202, {"status": "OK"}, {}
 

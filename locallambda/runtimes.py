@@ -1,7 +1,7 @@
 """The example functions as custom runtimes: build what needs building, return the command and _HANDLER.
 
-Used by tests/test_examples.py, tests/test_walkthrough.py and scripts/demo. A missing toolchain is an error naming the Debian package,
-never a skip: .ci/run installs them all.
+Used by tests/test_examples.py, tests/test_walkthrough.py and scripts/demo. A missing toolchain is an error naming the
+Debian package, never a skip: .ci/run installs them all.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parent
+from locallambda.extensions import ROOT
+
+EXAMPLES = ROOT / "examples"
 LANGUAGES = ("python", "node", "java", "go")
 TOOLS = {"node": ("node", "nodejs"), "java": ("javac", "default-jdk-headless"), "go": ("go", "golang-go")}
 

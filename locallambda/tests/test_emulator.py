@@ -1,6 +1,6 @@
-"""Tests of the Lambda emulator itself (tests/lambda_emulator.py), driven by fake extensions.
+"""Tests of the Lambda emulator itself (locallambda/emulator.py), driven by fake extensions.
 
-Each fake is a tiny executable written into a tmp folder that runs tests/fake_extensions/fake_ext.py with flags,
+Each fake is a tiny executable written into a tmp folder that runs locallambda/tests/fakes/fake_ext.py with flags,
 so its registered name is the file's basename, as for a real extension.
 """
 
@@ -8,36 +8,19 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from lambda_emulator import LMI, SNAP_START, LambdaEmulator, clock
+from locallambda.emulator import LMI, SNAP_START, LambdaEmulator, clock
+from locallambda.tests.fakes import FAKES, PY, fake_ext, make_ext, pid_alive, proc_state
 
-FAKES = Path(__file__).resolve().parent / "fake_extensions"
-sys.path.insert(0, str(FAKES))
-import fake_ext  # noqa: E402
-
-PY = sys.executable
 EXT = "/2020-01-01/extension"
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------
-
-
-def make_ext(folder: Path, name: str, *flags: str, mode: int = 0o755) -> Path:
-    """An executable fake extension named `name` in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(f"#!{PY}\nimport sys\nsys.path.insert(0, {str(FAKES)!r})\n"
-                    f"import fake_ext\nfake_ext.main({list(flags)!r})\n")
-    path.chmod(mode)
-    return path
 
 
 def api(emu: LambdaEmulator, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
@@ -75,21 +58,6 @@ def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-def proc_state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
-
-
-def pid_alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return proc_state(pid) != "Z"
-
-
 def assert_error(resp, status: int, error_type: str) -> dict:
     st, hdrs, body = resp
     assert (st, body.get("errorType") if isinstance(body, dict) else body) == (status, error_type), resp
@@ -120,25 +88,6 @@ class InternalAgent:
 
         threading.Thread(target=loop, daemon=True).start()
         return self
-
-
-@pytest.fixture
-def emulator(tmp_path):
-    """Factory of emulators; every one is closed at the end and must leave no process behind."""
-    made: list[LambdaEmulator] = []
-
-    def make(extensions_dir: Path, **kwargs) -> LambdaEmulator:
-        extensions_dir.mkdir(parents=True, exist_ok=True)
-        emu = LambdaEmulator(extensions_dir, log_dir=tmp_path / f"logs{len(made)}", **kwargs)
-        made.append(emu)
-        return emu
-
-    yield make
-    pids = []
-    for emu in made:
-        pids += [a.pid for a in emu.agents()] + [emu.runtime_pid()]
-        emu.close()
-    assert not [p for p in pids if pid_alive(p)], "leaked processes"
 
 
 # ---- tests -----------------------------------------------------------------------------------------------------

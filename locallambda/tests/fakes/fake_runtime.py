@@ -1,8 +1,10 @@
 """A tiny Lambda runtime speaking the Runtime API (2018-06-01), for the emulator's own tests.
 
-Run as `python fake_runtime.py [--init-error TYPE] [--sleep-ms N]`. It answers each invocation with
-{"echo": <payload>, "requestId": ..., "deadlineMs": ..., "arn": ..., "handler": $_HANDLER}; a payload
-{"fail": true} is answered through invocation/error instead. Prints RUNTIME-* lines and SIGTERM on SIGTERM.
+Run as `python fake_runtime.py [--init-error TYPE] [--sleep-ms N] [--burn-init-ms N]`. It answers each invocation
+with {"echo": <payload>, "requestId": ..., "deadlineMs": ..., "arn": ..., "handler": $_HANDLER}; a payload
+{"fail": true} is answered through invocation/error instead. {"burn_cpu_ms": N} first spends N ms of its own CPU
+time, {"allocate_mb": N} first fills N MB of memory (held until the next invocation). Prints RUNTIME-* lines and
+SIGTERM on SIGTERM.
 """
 
 from __future__ import annotations
@@ -33,10 +35,18 @@ def on_sigterm(*_):
     sys.exit(0)
 
 
+def burn(cpu_ms: int) -> None:
+    """Spin until this process has used cpu_ms of CPU time (not wall time: a throttled one takes longer)."""
+    end = time.process_time() + cpu_ms / 1000
+    while time.process_time() < end:
+        pass
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--init-error")
     p.add_argument("--sleep-ms", type=int, default=0)
+    p.add_argument("--burn-init-ms", type=int, default=0, help="spend this much CPU time during init")
     args = p.parse_args()
     signal.signal(signal.SIGTERM, on_sigterm)
     print("RUNTIME-START", json.dumps({"handler": os.environ.get("_HANDLER")}), flush=True)
@@ -45,6 +55,8 @@ def main() -> None:
                   {"Lambda-Runtime-Function-Error-Type": args.init_error})
         print("RUNTIME-INIT-ERROR", st, flush=True)
         sys.exit(1)
+    burn(args.burn_init_ms)
+    held = b""
     while True:
         with urllib.request.urlopen(BASE + "/invocation/next") as resp:
             payload = json.loads(resp.read() or b"null")
@@ -54,6 +66,10 @@ def main() -> None:
                       "arn": resp.headers["Lambda-Runtime-Invoked-Function-Arn"],
                       "handler": os.environ.get("_HANDLER")}
         time.sleep(args.sleep_ms / 1000)
+        if isinstance(payload, dict):
+            burn(payload.get("burn_cpu_ms", 0))
+            held = b"x" * (payload.get("allocate_mb", 0) << 20)  # written, so resident
+            result["held_mb"] = len(held) >> 20
         if isinstance(payload, dict) and payload.get("fail"):
             st = post(f"/invocation/{request_id}/error", b'{"errorMessage":"failed","errorType":"ValueError"}',
                       {"Lambda-Runtime-Function-Error-Type": "Unhandled"})

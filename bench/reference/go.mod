@@ -1,0 +1,3 @@
+module pscache.local/bench/reference
+
+go 1.19

@@ -1,0 +1,89 @@
+"""Loopback HTTP helpers: free ports, one-shot GETs, waiting for a server, raw bytes on a socket."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import time
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 and on ::1 (pscache binds both)."""
+    for _ in range(50):
+        with socket.socket() as s4:
+            s4.bind(("127.0.0.1", 0))
+            port = s4.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET6) as s6:
+                    s6.bind(("::1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+class Response:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes):
+        self.status = status
+        self.headers = headers  # lower-cased names
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.body[:200]!r}>"
+
+
+TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
+
+
+def http_get(port: int, path: str, token: str | None = None, headers: dict[str, str] | None = None,
+             method: str = "GET", host: str = "127.0.0.1", timeout: float = 30) -> Response:
+    """One request on a fresh connection; `token` goes into the extension's token header."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers.setdefault(TOKEN_HEADER, token)
+        conn.request(method, path, headers=all_headers)
+        r = conn.getresponse()
+        return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    finally:
+        conn.close()
+
+
+def wait_until_serving(port: int, proc: subprocess.Popen | None = None, timeout: float = 30, path: str = "/") -> None:
+    """Poll until anything answers HTTP on the port (any status)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited early with {proc.returncode}")
+        try:
+            http_get(port, path, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing served on port {port} within {timeout}s")
+
+
+def raw_request(port: int, data: bytes, timeout: float = 10, host: str = "127.0.0.1") -> Response | None:
+    """Send bytes exactly as given and read one response: None if the server closed without answering.
+
+    A response that is not well-formed HTTP raises (http.client.HTTPException). The server may answer and
+    stop reading before all of data is sent (an oversized head): a failed send still reads the answer.
+    """
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+        except OSError:
+            pass
+        # A response to HEAD has a Content-Length but no body.
+        r = http.client.HTTPResponse(sock, method="HEAD" if data.startswith(b"HEAD ") else "GET")
+        try:
+            r.begin()
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            return None
+        return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
