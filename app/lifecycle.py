@@ -9,12 +9,15 @@ module cost more to import than the whole request takes.
 from __future__ import annotations
 
 import _socket
+import os
 import time
 
 from app import log
 from app.config import LMI
 
 API = "/2020-01-01/extension"
+# The watchdog's exit comes this long before SHUTDOWN's deadline (main's own, orderly exit comes earlier).
+WATCHDOG_MARGIN_S = 0.15
 
 
 class LifecycleError(RuntimeError):
@@ -143,7 +146,8 @@ def pump_events(api: ExtensionsApi, deliver):
     """Poll event/next on a daemon thread and hand each event (or failure) to deliver().
 
     The thread calls next again at once after INVOKE, so pscache never holds the
-    invoke barrier; it stops after SHUTDOWN.
+    invoke barrier. After SHUTDOWN it stays as a watchdog: should the orderly exit
+    not have happened by shortly before the deadline, it ends the process itself.
     """
 
     def run() -> None:
@@ -155,6 +159,7 @@ def pump_events(api: ExtensionsApi, deliver):
                 return
             deliver(event)
             if str(event.get("eventType", "")).upper() == "SHUTDOWN":
+                _exit_before(event.get("deadlineMs"))
                 return
 
     import threading
@@ -162,6 +167,18 @@ def pump_events(api: ExtensionsApi, deliver):
     thread = threading.Thread(target=run, name="extensions-api", daemon=True)
     thread.start()
     return thread
+
+
+def _exit_before(deadline_ms) -> None:
+    """Exit 0 just before the SHUTDOWN deadline, whatever the event loop is stuck behind (on a slow CPU, a thread
+    still importing the SDK can hold the interpreter for tens of milliseconds at a time): Lambda counts an
+    extension killed at the deadline as failed."""
+    left = remaining_seconds(deadline_ms)
+    if left is None:
+        return
+    time.sleep(max(0.0, left - WATCHDOG_MARGIN_S))
+    log.warn("SHUTDOWN deadline: exiting before the orderly stop finished")
+    os._exit(0)
 
 
 def remaining_seconds(deadline_ms, now_s: float | None = None) -> float | None:

@@ -15,8 +15,9 @@ from app import __version__, config, log
 from app.lifecycle import ExtensionsApi, LifecycleError, events_for, pump_events, remaining_seconds
 from app.listener import adopt, bind
 
-# Kept back from the SHUTDOWN deadline for closing clients and interpreter exit.
-SHUTDOWN_MARGIN_S = 0.15
+# Kept back from the SHUTDOWN deadline for closing clients and exiting; the pump thread's watchdog
+# (lifecycle.WATCHDOG_MARGIN_S) exits later still, should this orderly stop be held up.
+SHUTDOWN_MARGIN_S = 0.3
 SIGNAL_DRAIN_S = 5.0
 PREFETCH_HOLD_S = 3.0  # of Lambda's 10 s INIT limit, shared with the function's own init
 
