@@ -6,7 +6,11 @@ if "__compiled__" in globals():
     # The layer build ships the third-party packages as .pyc in <binary dir>/lib (see build/nuitka-options.txt).
     import os
 
-    sys.path.append(os.path.join(os.path.dirname(sys.executable), "lib"))
+    from app import uncached_imports
+
+    lib = os.path.join(os.path.dirname(sys.executable), "lib")
+    uncached_imports.install(lib)  # read once, not kept in the page cache that counts against the function
+    sys.path.append(lib)
 
 from app.main import main  # noqa: E402
 

@@ -16,11 +16,18 @@ import sys
 
 LOG_LEVELS = ("debug", "info", "warn", "error", "none")
 LMI = "lambda-managed-instances"
+PROVISIONED = "provisioned-concurrency"
 SNAP_START = "snap-start"
 MAX_TTL_SECONDS = 300  # the AWS extension's ceiling; PSCACHE_MAX_TTL raises it
 TTL_CEILING_LIMIT = 86400
 MAX_CACHE_SIZE = 1000
 PREFETCH_KINDS = {"ssm": "ssm", "secretsmanager": "secretsmanager", "secret": "secretsmanager"}
+DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024
+# Under Lambda the byte cap defaults to this share of the function's memory (which the function and every
+# extension share): 1/16 of 128 MB is 8 MiB, so a cache filled with the largest values SSM and Secrets Manager
+# allow stays far from the environment's limit.
+CACHE_SHARE_OF_MEMORY = 16
+SDK_LOADS = ("auto", "before-next", "after-next")
 
 
 class ConfigError(ValueError):
@@ -49,7 +56,9 @@ class Settings:
     token: str | None = None
     # pscache's own settings (PSCACHE_*); the defaults keep the AWS extension's behaviour.
     max_ttl = MAX_TTL_SECONDS
-    cache_max_bytes = 64 * 1024 * 1024
+    cache_max_bytes = DEFAULT_CACHE_MAX_BYTES
+    memory_mb = 0  # AWS_LAMBDA_FUNCTION_MEMORY_SIZE, 0 outside Lambda
+    sdk_load = "auto"  # when the AWS SDK and the clients are made: see main.sdk_before_next
     stale_if_error = 0
     refresh_ahead_percent = 0
     prefetch: tuple = ()  # (service, id, query) triples
@@ -68,7 +77,8 @@ class Settings:
     def __repr__(self) -> str:
         shown = ("port", "cache_enabled", "cache_size", "max_connections", "log_level", "ssm_ttl", "secrets_ttl",
                  "ssm_timeout_ms", "secrets_timeout_ms", "extension_name", "runtime_api", "init_type", "max_ttl",
-                 "cache_max_bytes", "stale_if_error", "refresh_ahead_percent", "prefetch", "metrics_emf",
+                 "cache_max_bytes", "memory_mb", "sdk_load", "stale_if_error", "refresh_ahead_percent", "prefetch",
+                 "metrics_emf",
                  "metrics_every_invokes")
         return "Settings(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in shown) + ")"
 
@@ -224,6 +234,18 @@ def init_type(environ: dict) -> str:
     return (environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") or "").strip().lower()
 
 
+def memory_mb(environ: dict) -> int:
+    """The function's memory size as Lambda sets it; 0 when absent or not a number (not ours to reject)."""
+    raw = (environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or "").strip()
+    return int(raw) if raw.isdigit() else 0
+
+
+def default_cache_max_bytes(memory: int) -> int:
+    if not memory:
+        return DEFAULT_CACHE_MAX_BYTES
+    return min(DEFAULT_CACHE_MAX_BYTES, memory * 1024 * 1024 // CACHE_SHARE_OF_MEMORY)
+
+
 def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
     """Parse the environment into Settings, or raise ConfigError listing every problem."""
     env = os.environ if environ is None else environ
@@ -238,7 +260,9 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
     secrets_ttl = r.integer("SECRETS_MANAGER_TTL", 300, 0, max_ttl, clamp=True, unit="s")
     ssm_timeout = r.integer("SSM_PARAMETER_STORE_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms")
     secrets_timeout = r.integer("SECRETS_MANAGER_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms")
-    cache_max_bytes = r.integer("PSCACHE_CACHE_MAX_BYTES", Settings.cache_max_bytes, 0, 1 << 32, clamp=False)
+    memory = memory_mb(env)
+    cache_max_bytes = r.integer("PSCACHE_CACHE_MAX_BYTES", default_cache_max_bytes(memory), 0, 1 << 32, clamp=False)
+    sdk_load = r.choice("PSCACHE_SDK_LOAD", "auto", SDK_LOADS, {})
     stale_if_error = r.integer("PSCACHE_STALE_IF_ERROR", 0, 0, TTL_CEILING_LIMIT, clamp=False, unit="s")
     refresh_ahead = r.integer("PSCACHE_REFRESH_AHEAD_PERCENT", 0, 0, 90, clamp=False, unit="%")
     prefetch = r.prefetch("PSCACHE_PREFETCH")
@@ -261,6 +285,8 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
         secrets_timeout_ms=secrets_timeout,
         max_ttl=max_ttl,
         cache_max_bytes=cache_max_bytes,
+        memory_mb=memory,
+        sdk_load=sdk_load,
         stale_if_error=stale_if_error,
         refresh_ahead_percent=refresh_ahead,
         prefetch=prefetch,

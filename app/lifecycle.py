@@ -142,6 +142,33 @@ def _dechunk(data: bytes) -> bytes:
     return b"".join(out)
 
 
+class EventInbox:
+    """Events from the Extensions API thread, for the event loop: the thread may start polling before the loop
+    exists (INIT need not wait for pscache's server), so what comes first is kept until attach()."""
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._early: list[dict] = []
+        self._deliver = None
+
+    def put(self, event: dict) -> None:
+        with self._lock:
+            if self._deliver is None:
+                self._early.append(event)
+                return
+        self._deliver(event)
+
+    def attach(self, deliver) -> None:
+        """From now on events go to deliver(); the early ones first, in order."""
+        with self._lock:
+            for event in self._early:
+                deliver(event)
+            self._early.clear()
+            self._deliver = deliver
+
+
 def pump_events(api: ExtensionsApi, deliver):
     """Poll event/next on a daemon thread and hand each event (or failure) to deliver().
 

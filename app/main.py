@@ -8,18 +8,24 @@ local server (containers, ECS sidecars, development) until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+import time
 
 from app import __version__, config, log
-from app.lifecycle import ExtensionsApi, LifecycleError, events_for, pump_events, remaining_seconds
+from app.lifecycle import EventInbox, ExtensionsApi, LifecycleError, events_for, pump_events, remaining_seconds
 from app.listener import adopt, bind
 
 # Kept back from the SHUTDOWN deadline for closing clients and exiting; the pump thread's watchdog
 # (lifecycle.WATCHDOG_MARGIN_S) exits later still, should this orderly stop be held up.
 SHUTDOWN_MARGIN_S = 0.3
 SIGNAL_DRAIN_S = 5.0
-PREFETCH_HOLD_S = 3.0  # of Lambda's 10 s INIT limit, shared with the function's own init
+INIT_HOLD_S = 3.0  # the longest INIT waits for the SDK or a prefetch: of Lambda's 10 s, shared with the function
+# INIT counts as boosted when pscache's start-up ran this many times faster than the CPU share the function's
+# memory buys for its invokes (see sdk_before_next).
+BOOST_FACTOR = 2.0
+MB_PER_VCPU = 1769
 
 
 def _fail_init(api: ExtensionsApi | None, name: str, init_type: str, error_type: str, message: str) -> int:
@@ -36,6 +42,9 @@ def _fail_init(api: ExtensionsApi | None, name: str, init_type: str, error_type:
 
 
 def main() -> int:
+    # Start-up allocates hundreds of thousands of objects that live as long as the process: collecting them now
+    # would only walk them again and again. Collection resumes, with them frozen out of it, once the SDK is in.
+    gc.disable()
     env = os.environ
     runtime_api = config.runtime_api(env)
     api = ExtensionsApi(runtime_api) if runtime_api else None
@@ -64,10 +73,20 @@ def main() -> int:
         for variable, value in settings.sources:
             log.debug(f"{variable}={value}")
         log.debug("token source: " + _token_source(env))
+    inbox = EventInbox()
+    hold = False
+    if api is not None:
+        cpu_rate = startup_cpu_rate()
+        hold = _prefetching(settings) or sdk_before_next(settings, cpu_rate)
+        log.debug(f"start-up ran at {cpu_rate:.2f} CPU: INIT {'waits' if hold else 'does not wait'} for the AWS SDK")
+        if not hold:
+            # INIT has nothing of pscache's to wait for: `next` at once, while the server and the SDK load
+            # (requests wait in the listen backlog meanwhile).
+            pump_events(api, inbox.put)
     import asyncio  # only now: everything before register is on the function's cold-start path
 
     loop = asyncio.new_event_loop()
-    code = loop.run_until_complete(_serve(settings, sockets, api))
+    code = loop.run_until_complete(_serve(settings, sockets, api, inbox, hold))
     sys.stdout.flush()
     # Skip interpreter teardown (task cancellation, GC of every module, executor joins): after
     # SHUTDOWN every millisecond counts against deadlineMs, and there is nothing left to save.
@@ -87,7 +106,44 @@ def _token_source(env) -> str:
     return "none (every request will be refused with 403)"
 
 
-async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) -> int:
+def _prefetching(settings: config.Settings) -> bool:
+    return bool(settings.prefetch) and settings.init_type != config.SNAP_START  # SnapStart prefetches later
+
+
+def startup_cpu_rate() -> float:
+    """CPU this process got per second since its exec: ~0.07 at 128 MB's share of a CPU, ~1 unthrottled."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            start_ticks = int(f.read().rsplit(b")", 1)[1].split()[19])  # field 22, starttime
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    elapsed = time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+    return time.process_time() / max(elapsed, 0.01)
+
+
+def sdk_before_next(settings: config.Settings, cpu_rate: float) -> bool:
+    """Whether INIT waits for the SDK import and both clients before the first `next` (at most INIT_HOLD_S).
+
+    The CPU is the same either way; what differs is where it is spent. After `next` it runs during the first
+    invoke, at the CPU share the function's memory buys (memory / 1769 of a CPU); before `next` it runs during
+    INIT. If INIT runs measurably faster than that share (Lambda's INIT boost, as community measurements report
+    it: cpu_rate is the CPU pscache got per second of its start-up), the work is cheaper now, and the first
+    read finds a ready client. If INIT runs at the share anyway, waiting would only lengthen INIT (billed) without
+    bringing the first value sooner: go to `next` at once and finish in the background. Environments made ahead
+    of traffic (provisioned concurrency, SnapStart, Managed Instances) always wait. docs/benchmarks.md has the
+    measurements behind this rule."""
+    if settings.sdk_load != "auto":
+        return settings.sdk_load == "before-next"
+    if settings.init_type in (config.PROVISIONED, config.SNAP_START, config.LMI):
+        return True
+    if not settings.memory_mb:
+        return False
+    share = min(settings.memory_mb / MB_PER_VCPU, float(os.cpu_count() or 1))
+    return cpu_rate > BOOST_FACTOR * share
+
+
+async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None, inbox: EventInbox,
+                 hold: bool) -> int:
     import asyncio
     import signal
 
@@ -122,14 +178,15 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None) 
     # The SDK import (on a thread) and the clients overlap the function's init, and the loop keeps answering.
     warm = loop.create_task(_warm_start(upstream, loader, settings, prefetch=not snap_start))
     background = [warm]  # holds the tasks main starts, so none is garbage-collected mid-way
-    if settings.prefetch and not snap_start and api is not None:
-        # With PSCACHE_PREFETCH, INIT ends only once the values are in (or PREFETCH_HOLD_S passed): Lambda
+    if hold:
+        # INIT ends once the clients are made and any prefetched values are in (or INIT_HOLD_S passed): Lambda
         # freezes the environment after INIT, and the first invoke's reads should be hits, not waits.
-        done, _ = await asyncio.wait([warm], timeout=PREFETCH_HOLD_S)
+        done, _ = await asyncio.wait([warm], timeout=INIT_HOLD_S)
         if not done:
-            log.warn(f"prefetch still running after {PREFETCH_HOLD_S:.0f} s; finishing INIT anyway")
-    if api is not None:
-        pump_events(api, lambda event: loop.call_soon_threadsafe(events.put_nowait, event))
+            log.warn(f"the AWS SDK{' and prefetch' if _prefetching(settings) else ''} still loading after "
+                     f"{INIT_HOLD_S:.0f} s; finishing INIT anyway")
+        pump_events(api, inbox.put)
+    inbox.attach(lambda event: loop.call_soon_threadsafe(events.put_nowait, event))
 
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "local"
     code, budget, invokes = 0, SIGNAL_DRAIN_S, 0
@@ -183,5 +240,9 @@ async def _warm_start(upstream, loader, settings: config.Settings, prefetch: boo
     except Exception as exc:  # the first read will try again and report what is wrong
         log.warn(f"could not prepare the AWS clients ahead of the first read: {type(exc).__name__}: {exc}")
         return
+    finally:
+        # What start-up made lives for the whole process: keep it out of every later collection.
+        gc.freeze()
+        gc.enable()
     if prefetch and settings.prefetch:
         await loader.prefetch(settings.prefetch)

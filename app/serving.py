@@ -27,7 +27,11 @@ def _loop_error(loop, context: dict) -> None:
 
 class HttpServer:
     def __init__(self, app, sockets: list, limits=None):
-        import uvicorn
+        from app import lean_imports
+
+        lean_imports.server_stack()
+        import uvicorn.config
+        import uvicorn.server
 
         from app.config import Limits
         from app.http_guard import protocol_class
@@ -39,7 +43,7 @@ class HttpServer:
         uv_logger.setLevel(logging.WARNING)
         uv_logger.propagate = False
         self.sockets = sockets
-        self.config = uvicorn.Config(
+        self.config = uvicorn.config.Config(
             app=app,  # the object, not "module:app": a compiled build has no import strings
             http=protocol_class(limits),  # a class, not a string: nothing for a compiled build to resolve
             timeout_keep_alive=limits.idle_timeout_s,
@@ -54,7 +58,7 @@ class HttpServer:
             server_header=False,
         )
         self.config.load()
-        self.server = uvicorn.Server(self.config)
+        self.server = uvicorn.server.Server(self.config)
         self._ticker: asyncio.Task | None = None
 
     async def start(self) -> None:

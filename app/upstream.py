@@ -3,7 +3,8 @@
 One client per service, made once and then reused. main makes both right after
 register (warm()), so the first miss pays only the round trip. aioboto3 itself
 (~200 ms, ~18 MB with aiohttp and botocore) is imported by _preload() on a
-thread, so it never stalls the event loop.
+thread, so it never stalls the event loop, with less work than a plain import
+(app/lean_imports.py); both clients share one TLS context (app/http_session.py).
 Region, credentials and endpoints come from botocore's standard configuration
 (AWS_REGION, the credential chain incl. container credentials, AWS_ENDPOINT_URL
 and AWS_ENDPOINT_URL_<SERVICE>), so the same code talks to AWS or a local stack.
@@ -68,7 +69,11 @@ class Upstream:
 
     def _preload(self) -> None:
         """Import the AWS SDK and make the session; run on a thread by _client, under its lock."""
-        import aioboto3
+        from app import lean_imports
+
+        lean_imports.sdk_stack()
+        with lean_imports.no_default_ca():
+            import aioboto3
 
         self._session = aioboto3.Session(
             # botocore reads only AWS_DEFAULT_REGION; Lambda sets both, containers often only AWS_REGION.
@@ -76,7 +81,9 @@ class Upstream:
         )
 
     def _config(self, service: str):
-        from botocore.config import Config
+        from aiobotocore.config import AioConfig
+
+        from app.http_session import SharedTlsSession
 
         timeout_ms = self._settings.timeout_ms_for(service)
         options = dict(
@@ -84,11 +91,12 @@ class Upstream:
             # Go SDK v2's default retryer: standard mode, 3 attempts.
             retries={"mode": "standard", "total_max_attempts": 3},
             user_agent_extra=f"pscache/{__version__}",
+            http_session_cls=SharedTlsSession,
         )
         if timeout_ms:
             # No single attempt may outlive the whole-call deadline either.
             options["connect_timeout"] = options["read_timeout"] = timeout_ms / 1000
-        return Config(**options)
+        return AioConfig(**options)
 
     async def _client(self, service: str):
         client = self._clients.get(service)

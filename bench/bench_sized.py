@@ -9,7 +9,7 @@ each --layer (the compiled binary of an unpacked layer; several may be given, e.
 app` from this checkout, and the compiled floor (bench/reference/extension, Go standard library). Each run is one
 fresh environment (bench/sized.py): cgroup with the CPU share and memory limit, cold page cache, the Go function
 of bench/reference/function (50 ms init, one parameter and one secret per invoke). Figures:
-  register_ms             exec of the extension -> its register request
+  register_ms             exec of the extension -> its register request (register_cpu_ms: its CPU until then)
   init_ms                 the environment's INIT duration (extensions and the function's 50 ms init)
   first_read_ms           the function's first read after the first INVOKE (event received -> value held)
   cold_to_first_value_ms  environment start -> the function holds its first value
@@ -40,6 +40,7 @@ from locallambda.sized import INIT_CPU_MODELS, cpu_quota_us, probe
 
 ROWS = [
     ("register_ms", "exec → register (ms)", "{:.0f}"),
+    ("register_cpu_ms", "extension CPU until register (ms)", "{:.0f}"),
     ("init_ms", "INIT duration (ms)", "{:.0f}"),
     ("first_read_ms", "first read after the first INVOKE (ms)", "{:.0f}"),
     ("cold_to_first_value_ms", "cold start → first value (ms)", "{:.0f}"),

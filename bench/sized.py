@@ -30,7 +30,7 @@ FUNCTION_INIT_MS = 50
 INIT_LIMIT_S = 10
 INIT_WAIT_S = 120
 
-FIGURES = ("register_ms", "init_ms", "first_read_ms", "cold_to_first_value_ms", "cpu_ms", "hit_ms",
+FIGURES = ("register_ms", "register_cpu_ms", "init_ms", "first_read_ms", "cold_to_first_value_ms", "cpu_ms", "hit_ms",
            "max_memory_used_mb", "extension_memory_mb", "peak_rss_mb", "peak_anon_mb", "peak_file_mb")
 
 
@@ -92,6 +92,7 @@ def run_environment(candidate: Candidate, function: Path, endpoint: str, memory_
     value_at = cold.response["parameter"]["at_ns"] / 1e9  # CLOCK_MONOTONIC, the emulator's perf_counter
     return {
         "register_ms": (agent.t_register - agent.t_exec) * 1000,
+        "register_cpu_ms": agent.cpu_ms_at_register,
         "init_ms": cold.report.init_duration_ms,
         "first_read_ms": (cold.response["parameter"]["at_ns"] - cold.response["received_ns"]) / 1e6,
         "cold_to_first_value_ms": (value_at - cold.init.t_start) * 1000,

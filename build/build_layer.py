@@ -32,6 +32,7 @@ OPTIONS_FILE = HERE / "nuitka-options.txt"
 REQUIREMENTS = [HERE / "requirements-layer.txt", HERE / "requirements-build.txt"]
 KEEP_FILE = HERE / "botocore-data-keep.txt"
 STDLIB_FILE = HERE / "stdlib-modules.txt"
+STDLIB_BINARY_FILE = HERE / "stdlib-binary.txt"
 LIB_PACKAGES_FILE = HERE / "lib-packages.txt"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # earliest DOS time: fixed so the zip is byte-for-byte reproducible
 
@@ -42,6 +43,20 @@ DIST_DROP = {
     "_multibytecodec.so": "only used by the CJK codecs",
     "mmap.so": "multiprocessing.heap only; pscache never starts processes",
     "_posixshmem.so": "multiprocessing.shared_memory/resource_tracker only",
+}
+
+# Extension modules of pscache/lib left out: each package falls back to its pure-Python code.
+LIB_DROP = {
+    "frozenlist/_frozenlist.*.so": "built as C++, it loads libstdc++ (+1.0 MB resident); the pure-Python FrozenList "
+                                   "costs no measurable CPU for aiohttp's few uses",
+}
+
+# Files of pscache/lib kept as source, each with its compiled form in __pycache__ (never revalidated: /opt is
+# read-only): packages that read their own source at import time.
+KEEP_SOURCE = {
+    "anyio/__init__.py": "anyio's lazy importer builds its map from the package's source; without it anyio "
+                         "imports all of its ~40 submodules at once (measured: -0.8 MB, -40 ms in the binary)",
+    "anyio/abc/__init__.py": "the same lazy importer, for anyio.abc",
 }
 
 LAUNCHER = """#!/bin/sh
@@ -166,10 +181,12 @@ def run_nuitka(py: Path, source: Path, out: Path, args: argparse.Namespace) -> t
         "OUT_DIR": str(nuitka_dir), "REPORT": str(report), "JOBS": str(args.jobs),
         "STATIC_LIBPYTHON": args.static_libpython, "MAIN": str(source / "app"),
     })
-    # Third-party packages are not followed (they ship as .pyc in pscache/lib), but the stdlib they need
-    # must be in the binary.
-    opts[-1:-1] = ["--nofollow-import-to=" + ",".join(gate.read_list(LIB_PACKAGES_FILE))]
-    opts[-1:-1] = [f"--include-module={m}" for m in available_modules(py, gate.read_list(STDLIB_FILE))]
+    # Third-party packages are not followed (they ship as .pyc in pscache/lib), and neither is the stdlib that is
+    # not needed before pscache/lib is on sys.path (it ships there too): only the stdlib's extension modules
+    # are bundled by Nuitka (with the libraries they need), and the modules of build/stdlib-binary.txt embedded.
+    layout = stdlib_layout(py)
+    opts[-1:-1] = ["--nofollow-import-to=" + ",".join(gate.read_list(LIB_PACKAGES_FILE) + layout["lib"])]
+    opts[-1:-1] = [f"--include-module={m}" for m in layout["extensions"] + layout["binary"]]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # only the build venv may feed the compilation
     if shutil.which("ccache", path=env.get("PATH")):
@@ -187,10 +204,17 @@ def run_nuitka(py: Path, source: Path, out: Path, args: argparse.Namespace) -> t
     return dists[0], report, took
 
 
-def add_packages_lib(py: Path, sp: Path, dist: Path, packages: list[str]) -> int:
-    """Copy the third-party packages into dist/lib as sourceless .pyc (plus their .so and data files)."""
+def add_packages_lib(py: Path, sp: Path, dist: Path, packages: list[str], stdlib: Path, stdlib_names: list[str]) -> int:
+    """Copy the third-party packages and the shipped stdlib modules into dist/lib as sourceless .pyc (plus the
+    packages' .so and data files)."""
     lib = dist / "lib"
     lib.mkdir()
+    for name in stdlib_names:
+        src = stdlib / name if (stdlib / name).is_dir() else stdlib / f"{name}.py"
+        if src.is_dir():
+            shutil.copytree(src, lib / name, ignore=shutil.ignore_patterns("__pycache__", "test", "tests", "idle_test"))
+        else:
+            shutil.copy2(src, lib / src.name)
 
     def ignore(folder: str, names: list[str]) -> set[str]:
         # Caches, tests, typing stubs, and the subpackages the gate forbids (boto3.s3, ...: never imported).
@@ -207,10 +231,71 @@ def add_packages_lib(py: Path, sp: Path, dist: Path, packages: list[str]) -> int
     # The embedded interpreter's own Python compiles them, so the .pyc magic matches whatever runs this script.
     # -o 2 matches the binary's no_docstrings/no_asserts; -b puts x.pyc where x.py was (sourceless imports).
     run([str(py), "-m", "compileall", "-q", "-b", "-o", "2", str(lib)])
-    sources = list(lib.rglob("*.py"))
+    kept = [lib / rel for rel in KEEP_SOURCE]
+    for source in kept:
+        source.with_suffix(".pyc").unlink()  # the source (and its __pycache__ entry) is what imports now
+    # Both optimisation levels' names: the cache file the binary's importlib looks for follows its flags.
+    for level in ("0", "2"):
+        run([str(py), "-m", "compileall", "-q", "-o", level, "--invalidation-mode", "unchecked-hash",
+             *map(str, kept)])
+    sources = [p for p in lib.rglob("*.py") if p not in kept]
     for source in sources:
         source.unlink()
     return len(sources)
+
+
+def drop_from_lib(lib: Path) -> None:
+    for pattern, why in LIB_DROP.items():
+        for p in sorted(lib.glob(pattern)):
+            log(f"dropping lib/{p.relative_to(lib)} ({p.stat().st_size:,} bytes): {why}")
+            p.unlink()
+
+
+def hash_ca_bundle(bundle: Path) -> int:
+    """bundle + '.d': the same certificates as an OpenSSL hashed folder (<subject hash>.<n>), which the shared TLS
+    context (app/http_session.py) loads lazily instead of parsing the whole bundle at start (~45 ms of CPU)."""
+    folder = Path(str(bundle) + ".d")
+    folder.mkdir()
+    end = "-----END CERTIFICATE-----"
+    count = 0
+    for block in bundle.read_text().split(end):
+        if "-----BEGIN CERTIFICATE-----" not in block:
+            continue
+        pem = block[block.index("-----BEGIN CERTIFICATE-----"):] + end + "\n"
+        digest = subprocess.run(["openssl", "x509", "-hash", "-noout"], input=pem, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        n = 0
+        while (folder / f"{digest}.{n}").exists():
+            n += 1
+        (folder / f"{digest}.{n}").write_text(pem)
+        count += 1
+    return count
+
+
+def stdlib_layout(py: Path) -> dict[str, list[str] | str]:
+    """Where each stdlib module goes: `extensions` (Nuitka bundles them), `binary` (the modules of build/stdlib-binary.txt
+    and their submodules listed in stdlib-modules.txt: embedded; a package's other submodules would not be found),
+    `shipped` (the pure-Python top-level modules of stdlib-modules.txt that are not embedded: copied into lib/), `lib`
+    (every pure-Python top-level stdlib name not embedded: Nuitka must not follow them)."""
+    code = (
+        "import importlib.util, json, sys, sysconfig\n"
+        "names, binary = json.loads(sys.stdin.read())\n"
+        "def spec(n):\n"
+        "    try:\n        return importlib.util.find_spec(n)\n"
+        "    except Exception:\n        return None\n"
+        "ext = [n for n in names if (s := spec(n)) is not None and (s.origin or '').endswith('.so')]\n"
+        "def pure(n):\n"
+        "    s = spec(n)\n"
+        "    return s is not None and (s.origin or '').endswith('.py')\n"
+        "top = sorted({n.split('.')[0] for n in names if n not in ext and spec(n) is not None} - set(binary))\n"
+        "every = sorted(n for n in sys.stdlib_module_names if n not in binary and pure(n))\n"
+        "embedded = binary + [n for n in names if '.' in n and n.split('.')[0] in binary and spec(n) is not None]\n"
+        "print(json.dumps({'stdlib': sysconfig.get_paths()['stdlib'], 'extensions': ext, 'binary': embedded,\n"
+        "                  'shipped': [n for n in top if pure(n)], 'lib': every}))\n"
+    )
+    wanted = [json.dumps([gate.read_list(STDLIB_FILE), gate.read_list(STDLIB_BINARY_FILE)])]
+    out = subprocess.run([str(py), "-I", "-c", code], input=wanted[0], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
 
 
 def available_modules(py: Path, names: list[str]) -> list[str]:
@@ -345,11 +430,14 @@ def main(argv: list[str] | None = None) -> int:
     log(f"stripped venv .so files: -{saved:,} bytes")
     times["venv"] = time.monotonic() - t
 
+    layout = stdlib_layout(py)
     dist, report, times["nuitka"] = run_nuitka(py, source, out, a)
     # Extension modules and libraries copied from the base Python (lib-dynload, libssl...) keep their symbols.
     drop_unused(dist)
-    n = add_packages_lib(py, sp, dist, gate.read_list(LIB_PACKAGES_FILE))
+    n = add_packages_lib(py, sp, dist, gate.read_list(LIB_PACKAGES_FILE), Path(layout["stdlib"]), layout["shipped"])
     log(f"pscache/lib: {n} modules as .pyc")
+    drop_from_lib(dist / "lib")
+    log(f"pscache/lib/botocore/cacert.pem.d: {hash_ca_bundle(dist / 'lib' / 'botocore' / 'cacert.pem')} certificates")
     saved = strip_elves(sorted(dist.rglob("*")), skip={dist / "pscache"})
     log(f"stripped dist ELF files: -{saved:,} bytes")
     if a.report_copy:

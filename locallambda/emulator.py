@@ -241,6 +241,7 @@ class Agent:
         self.t_exec = self.t_register = self.t_first_next = self.t_exit = None
         self.t_shutdown_sent: float | None = None
         self.leaf: sizing.Leaf | None = None  # its cgroup in a sized environment
+        self.cpu_ms_at_register: float | None = None  # sized: CPU used from exec to its register request
 
     @property
     def pid(self) -> int | None:
@@ -1219,6 +1220,9 @@ class LambdaEmulator:
             agent.events = list(dict.fromkeys(events))
             agent.state = REGISTERED
             agent.t_register = clock()
+            if agent.leaf is not None:
+                with contextlib.suppress(OSError):
+                    agent.cpu_ms_at_register = agent.leaf.usage().cpu_ns / 1e6
             self._log(name, "register")
             self._cond.notify_all()
         response = {"functionName": self.function_name, "functionVersion": self.function_version,

@@ -58,7 +58,9 @@ def truncate() -> Fault:
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int):
+    """tls: an SSLContext (locallambda.tls.server_context) makes it an HTTPS endpoint, as AWS's are."""
+
+    def __init__(self, upstream_port: int, tls=None):
         self.upstream_port = upstream_port
         self.calls: Counter[str] = Counter()
         self._faults: dict[str, list[Fault]] = {}
@@ -75,6 +77,11 @@ class FaultProxy:
             def log_message(self, *args):  # keep test output quiet
                 pass
 
+            def setup(self):
+                if tls is not None:  # the handshake runs in this connection's own thread
+                    self.request = tls.wrap_socket(self.request, server_side=True)
+                super().setup()
+
             def do_POST(self):
                 proxy._handle(self)
 
@@ -83,7 +90,7 @@ class FaultProxy:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 

@@ -109,3 +109,26 @@ def test_publish_refuses_a_zip_that_needs_a_newer_glibc(tmp_path):
     out = subprocess.run([str(ROOT / "scripts/publish-layer"), "--zip", str(zip_path), "--dry-run"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "gate" in out.stderr
+
+
+def test_the_hashed_ca_folder_holds_every_certificate_of_the_bundle_and_verifies(tmp_path, moto):
+    import ssl
+    import urllib.request
+
+    import build_layer
+    from locallambda.fault_proxy import FaultProxy
+    from locallambda.tls import make_certificates, server_context
+
+    certificates = make_certificates(tmp_path / "certs")
+    bundle = tmp_path / "cacert.pem"  # botocore's bundle with the test CA appended
+    bundle.write_text((Path(botocore.__file__).parent / "cacert.pem").read_text() + certificates["ca.pem"].read_text())
+    expected = bundle.read_text().count("-----BEGIN CERTIFICATE-----")
+    assert build_layer.hash_ca_bundle(bundle) == expected == len(list((tmp_path / "cacert.pem.d").iterdir()))
+    tls = FaultProxy(int(moto.rsplit(":", 1)[1]), tls=server_context(certificates))
+    try:
+        context = ssl.create_default_context(capath=str(tmp_path / "cacert.pem.d"))
+        assert context.cert_store_stats()["x509_ca"] == 0  # nothing parsed up front
+        with urllib.request.urlopen(tls.url + "/moto-api/", context=context) as response:
+            assert response.status == 200
+    finally:
+        tls.close()

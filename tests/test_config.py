@@ -127,3 +127,32 @@ def test_extension_name(env, argv0, expected):
 def test_lambda_settings():
     s = config.load({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "AWS_LAMBDA_INITIALIZATION_TYPE": "Snap-Start"}, argv0="x")
     assert s.under_lambda and s.runtime_api == "127.0.0.1:9001" and s.init_type == "snap-start"
+
+
+@pytest.mark.parametrize("memory,expected", [
+    (None, 64 << 20),  # outside Lambda: the fixed default
+    (128, 8 << 20),  # 1/16 of the function's memory, which function and extensions share
+    (512, 32 << 20),
+    (1024, 64 << 20),
+    (10240, 64 << 20),  # never above the fixed default
+    ("not-a-number", 64 << 20),  # Lambda's variable, not ours to reject
+])
+def test_the_cache_byte_cap_defaults_to_a_share_of_the_function_memory(memory, expected):
+    env = {} if memory is None else {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory}
+    assert load(**env).cache_max_bytes == expected
+
+
+def test_an_explicit_cache_byte_cap_wins_over_the_memory_share():
+    assert load(AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128, PSCACHE_CACHE_MAX_BYTES=64 << 20).cache_max_bytes == 64 << 20
+    assert load(AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128, PSCACHE_CACHE_MAX_BYTES=0).cache_max_bytes == 0
+
+
+@pytest.mark.parametrize("raw,expected", [("auto", "auto"), ("BEFORE-NEXT", "before-next"), ("After-Next", "after-next")])
+def test_sdk_load_choices(raw, expected):
+    assert load(PSCACHE_SDK_LOAD=raw).sdk_load == expected
+
+
+def test_sdk_load_rejects_anything_else():
+    with pytest.raises(ConfigError) as e:
+        load(PSCACHE_SDK_LOAD="lazy")
+    assert "PSCACHE_SDK_LOAD='lazy' is invalid: expected one of AUTO, BEFORE-NEXT, AFTER-NEXT" in str(e.value)

@@ -1,0 +1,42 @@
+"""The HTTP session of both AWS clients: aiobotocore's own, except that one TLS context serves both.
+
+aiobotocore builds a TLS context per client at its first request and loads the CA bundle into each (botocore's
+cacert.pem, or AWS_CA_BUNDLE): ~130 certificates parsed twice. Here the context is built once per bundle and
+shared; a client with a proxy or a client certificate keeps aiobotocore's own path. Passed to the clients as
+AioConfig(http_session_cls=...), aiobotocore's public hook for it.
+
+Where the bundle has a `<bundle>.d` folder beside it, the same certificates in OpenSSL's hashed-folder form (the
+layer build makes one for botocore's cacert.pem), the context takes that instead: OpenSSL then reads only the
+certificates a chain needs, when it verifies one, instead of parsing all of them up front (~45 ms of CPU here).
+"""
+
+from __future__ import annotations
+
+import os
+
+import aiohttp
+from aiobotocore.httpsession import AIOHTTPSession
+from botocore.httpsession import create_urllib3_context, get_cert_path
+
+_contexts: dict[str, object] = {}  # CA bundle path -> the loaded context
+
+
+def shared_context(ca_bundle: str):
+    context = _contexts.get(ca_bundle)
+    if context is None:
+        context = _contexts[ca_bundle] = create_urllib3_context()
+        hashed = ca_bundle + ".d"
+        if os.path.isdir(hashed):
+            context.load_verify_locations(capath=hashed)
+        else:
+            context.load_verify_locations(ca_bundle, None, None)
+    return context
+
+
+class SharedTlsSession(AIOHTTPSession):
+    def _create_connector(self, proxy_url):
+        ca_bundle = get_cert_path(self._verify) if self._verify else None
+        if proxy_url or self._cert_file or not ca_bundle:
+            return super()._create_connector(proxy_url)
+        return aiohttp.TCPConnector(limit=self._max_pool_connections, ssl=shared_context(ca_bundle),
+                                    **self._connector_args)

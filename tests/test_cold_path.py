@@ -1,0 +1,151 @@
+"""The cold path diet: what start-up skips, defers or shares still works the same for the user."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from app import config
+from app.main import sdk_before_next
+from harness import ROOT, http_get
+from locallambda import pagecache
+from locallambda.fault_proxy import FaultProxy
+from locallambda.tls import make_certificates, server_context
+
+PARAM = "/systemsmanager/parameters/get?name=%2Fpscache%2Fstring"
+SECRET = "/secretsmanager/get?secretId=pscache%2Fsecret"
+
+
+def settings(**env) -> config.Settings:
+    return config.load({k: str(v) for k, v in env.items()}, argv0="pscache")
+
+
+@pytest.mark.parametrize("env,cpu_rate,waits", [
+    ({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": 128}, 0.9, True),  # INIT far faster than 128 MB's 7 % share: boosted
+    ({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": 128}, 0.08, False),  # INIT at the share: waiting only lengthens it
+    ({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": 512}, 0.9, True),
+    ({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": 1769}, 0.95, False),  # a full CPU either way
+    ({}, 0.9, False),  # outside Lambda there is no INIT to speak of
+    ({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": 128, "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency"}, 0.05, True),
+    ({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": 128, "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}, 0.05, True),
+    ({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": 128, "PSCACHE_SDK_LOAD": "after-next"}, 0.9, False),
+    ({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": 1769, "PSCACHE_SDK_LOAD": "before-next"}, 0.05, True),
+])
+def test_init_waits_for_the_sdk_only_where_init_cpu_is_cheaper(env, cpu_rate, waits):
+    assert sdk_before_next(settings(**env), cpu_rate) is waits
+
+
+def test_with_before_next_init_ends_with_both_clients_made(lam):
+    emu, port = lam({"PSCACHE_SDK_LOAD": "before-next"}, freeze=False)
+    assert emu.init().ok
+    assert http_get(port, "/pscache/stats").json()["clients"] == ["ssm", "secretsmanager"]  # no AWS call yet
+    assert http_get(port, PARAM).status == 200
+
+
+def test_upstream_tls_is_verified_against_the_ca_bundle_only(tmp_path, moto, aws, start_ext):
+    """One TLS context serves both clients, and the CA it trusts is botocore's bundle or AWS_CA_BUNDLE: the
+    system's default CA locations (SSL_CERT_FILE) never decide."""
+    certificates = make_certificates(tmp_path / "certs")
+    tls = FaultProxy(int(moto.rsplit(":", 1)[1]), tls=server_context(certificates))
+    try:
+        trusted = start_ext(AWS_ENDPOINT_URL=tls.url, AWS_CA_BUNDLE=certificates["ca.pem"])
+        assert trusted.get(PARAM).status == 200 and trusted.get(SECRET).status == 200
+        assert tls.count("GetParameter") == 1 and tls.count("GetSecretValue") == 1
+        untrusted = start_ext(AWS_ENDPOINT_URL=tls.url, SSL_CERT_FILE=certificates["ca.pem"])
+        r = untrusted.get(PARAM)
+        assert r.status == 502 and r.json()["__type"] == "UpstreamUnavailable", r
+        assert "certificate verify failed" in r.json()["message"]
+        # A <bundle>.d hashed folder beside the bundle (the layer has one for botocore's) is what verifies: here the
+        # bundle file itself is empty.
+        bundle = tmp_path / "hashed" / "bundle.pem"
+        (tmp_path / "hashed" / "bundle.pem.d").mkdir(parents=True)
+        bundle.write_text("")
+        shutil.copy(certificates["ca.pem"], tmp_path / "hashed" / "bundle.pem.d" / "ca.pem")
+        subprocess.run(["openssl", "rehash", str(tmp_path / "hashed" / "bundle.pem.d")], check=True)
+        hashed = start_ext(AWS_ENDPOINT_URL=tls.url, AWS_CA_BUNDLE=bundle)
+        assert hashed.get(PARAM).status == 200 and hashed.get(SECRET).status == 200
+    finally:
+        tls.close()
+
+
+LEAN = """
+import sys
+from app import lean_imports
+lean_imports.server_stack()
+lean_imports.sdk_stack()
+import uvicorn.config, uvicorn.server
+with lean_imports.no_default_ca():
+    import aioboto3
+import botocore.session
+skipped = [m for m in ("click", "uvicorn.main", "importlib.metadata", "botocore.docs.method", "boto3.docs.action")
+           if m in sys.modules]
+client = botocore.session.get_session().create_client("ssm", region_name="us-east-1",
+                                                      aws_access_key_id="x", aws_secret_access_key="x")
+import uvicorn
+import os
+print(skipped, repr(client.get_parameter.__doc__), callable(uvicorn.run), os.environ.get("SSL_CERT_FILE"),
+      os.environ.get("SSL_CERT_DIR"))
+"""
+
+
+def test_the_lean_stack_skips_what_pscache_never_uses_and_still_has_it_on_demand():
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    env["SSL_CERT_FILE"] = "/etc/custom-ca.pem"
+    out = subprocess.run([sys.executable, "-OO", "-c", LEAN], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=True)
+    # Nothing unused was imported; a client method's docstring is empty; uvicorn.run loads uvicorn.main on
+    # demand; the CA variables are as they were.
+    assert out.stdout.split() == ["[]", "''", "True", "/etc/custom-ca.pem", "None"], out
+
+
+def test_modules_imported_uncached_leave_no_page_cache(tmp_path):
+    lib = tmp_path / "lib"
+    (lib / "pkg").mkdir(parents=True)
+    (lib / "pkg" / "__init__.py").write_text("")
+    (lib / "pkg" / "mod.py").write_text("VALUE = 'x' * 100\n" * 2000)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-b", str(lib)], check=True)
+    for source in lib.rglob("*.py"):
+        source.unlink()
+    pyc = lib / "pkg" / "mod.pyc"
+    for uncached in (False, True):
+        pagecache.evict([lib])
+        install = f"uncached_imports.install({str(lib)!r})" if uncached else "pass"
+        code = (f"import sys\nfrom app import uncached_imports\n{install}\nsys.path.append({str(lib)!r})\n"
+                "import pkg.mod\nprint(len(pkg.mod.VALUE))\n")
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+        assert out.stdout.split()[-1] == "100"
+        resident = int(subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(pyc)],
+                                      capture_output=True, text=True, check=True).stdout.split()[0])
+        assert (resident == 0) is uncached, (uncached, resident)
+
+
+LARGEST_SECRET = 65536  # characters: Secrets Manager's limit for SecretString
+
+
+@pytest.mark.slow
+def test_at_128_mb_a_cache_full_of_the_largest_secrets_stays_under_its_share(lam, aws):
+    """The byte cap's default under Lambda (1/16 of the memory: 8 MiB at 128 MB) holds with the largest values
+    Secrets Manager allows: the cache evicts, and the environment never gets near its memory limit."""
+    ids = [f"pscache/largest/{i:03}" for i in range(200)]  # 13 MB of values: more than the cap
+    for i, secret_id in enumerate(ids):
+        try:
+            aws["sm"].create_secret(Name=secret_id, SecretString=str(i % 10) * LARGEST_SECRET)
+        except aws["sm"].exceptions.ResourceExistsException:
+            pass
+    emu, port = lam(sized=True, memory_mb=128, init_cpu="boost")
+
+    def read_all(event, context):
+        statuses = [http_get(port, "/secretsmanager/batch?secretIds=" + ",".join(ids[i:i + 20]), timeout=60).status
+                    for i in range(0, len(ids), 20)]
+        return {"statuses": statuses, "stats": http_get(port, "/pscache/stats").json()}
+
+    result = emu.invoke(handler=read_all, timeout_s=120)
+    assert result.ok, result
+    assert result.response["statuses"] == [200] * 10
+    cache = result.response["stats"]["cache"]
+    assert 6 << 20 <= cache["bytes"] <= 8 << 20 and cache["entries"] < len(ids)  # full, and evicting
+    assert result.report.max_memory_used_mb < 100, result.report.line()
