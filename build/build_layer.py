@@ -230,7 +230,8 @@ def add_packages_lib(py: Path, sp: Path, dist: Path, packages: list[str], stdlib
                 shutil.copy2(src, lib / src.name)
     # The embedded interpreter's own Python compiles them, so the .pyc magic matches whatever runs this script.
     # -o 2 matches the binary's no_docstrings/no_asserts; -b puts x.pyc where x.py was (sourceless imports).
-    run([str(py), "-m", "compileall", "-q", "-b", "-o", "2", str(lib)])
+    # -X no_debug_ranges leaves the column tables out of the code objects: less to unmarshal and keep.
+    run([str(py), "-X", "no_debug_ranges", "-m", "compileall", "-q", "-b", "-o", "2", str(lib)])
     kept = [lib / rel for rel in KEEP_SOURCE]
     for source in kept:
         source.with_suffix(".pyc").unlink()  # the source (and its __pycache__ entry) is what imports now
