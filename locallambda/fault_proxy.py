@@ -73,6 +73,9 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two sends; with Nagle on, a kept-alive client's delayed ACK adds ~40 ms
+            # to every call, which real AWS endpoints do not.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # keep test output quiet
                 pass

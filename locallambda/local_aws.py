@@ -34,9 +34,7 @@ class LocalAws:
         self.moto_url = f"http://127.0.0.1:{self.port}"
         self.proxy = FaultProxy(self.port) if proxy else None
         if self.proxy is not None and quiet_proxy:
-            # The proxy writes headers and body in two sends; with Nagle on, a kept-alive client's delayed ACK adds
-            # ~40 ms to every call, which real AWS endpoints do not. Resets from killed environments are no news.
-            self.proxy.server.RequestHandlerClass.disable_nagle_algorithm = True
+            # Resets from killed environments are no news.
             self.proxy.server.handle_error = lambda request, address: None
         self.endpoint = self.proxy.url if self.proxy else self.moto_url
 

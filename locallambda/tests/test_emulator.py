@@ -238,6 +238,24 @@ def test_identifier_and_header_checks(emulator, tmp_path):
     assert emu.errors == []
 
 
+def test_keep_alive_replies_do_not_stall_on_delayed_acks(emulator, tmp_path):
+    """Regression: the API sent headers and body in two writes with Nagle on, so on a kept-alive connection each
+    reply waited ~40 ms for the client's delayed ACK: 40 ms added to every event a runtime or extension got."""
+    emu = emulator(tmp_path / "empty")
+    conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=10)
+    samples = []
+    try:
+        for _ in range(21):
+            started = time.perf_counter()
+            conn.request("GET", EXT + "/event/next")  # no identifier: a 403 with a JSON body
+            r = conn.getresponse()
+            assert r.status == 403 and r.read()
+            samples.append(time.perf_counter() - started)
+    finally:
+        conn.close()
+    assert sorted(samples[1:])[10] < 0.02  # a stall is >= 40 ms every time; a reply takes about a millisecond
+
+
 def test_init_error_is_fatal_rejects_later_calls_and_init_reruns(emulator, tmp_path):
     d = tmp_path / "ext"
     make_ext(d, "bad", "--init-error", "Extension.ConfigInvalid")

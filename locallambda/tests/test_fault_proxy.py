@@ -1,0 +1,56 @@
+"""Tests of the fault proxy (locallambda/fault_proxy.py) against a plain upstream on port 0."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from locallambda.fault_proxy import FaultProxy
+
+
+class _Upstream(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def proxy():
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    p = FaultProxy(upstream.server_address[1])
+    yield p
+    p.close()
+    upstream.shutdown()
+
+
+def test_kept_alive_calls_do_not_stall_on_delayed_acks(proxy):
+    """Regression: headers and body in two sends with Nagle on made every kept-alive call wait ~40 ms."""
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+    samples = []
+    try:
+        for _ in range(21):
+            started = time.perf_counter()
+            conn.request("POST", "/", body=b"{}", headers={"X-Amz-Target": "AmazonSSM.GetParameter"})
+            r = conn.getresponse()
+            assert r.status == 200 and r.read() == b'{"ok": true}'
+            samples.append(time.perf_counter() - started)
+    finally:
+        conn.close()
+    assert proxy.count("GetParameter") == 21
+    assert sorted(samples[1:])[10] < 0.02  # a stall is >= 40 ms every time; a call takes about a millisecond
