@@ -65,6 +65,8 @@ class Settings:
     metrics_emf = False
     metrics_every_invokes = 0
     limits = None  # Limits(); see read_limits
+    ca_bundle: tuple | None = None  # (variable, path) of the CA bundle the SDK verifies AWS with, where one is set
+    upstream_tls = True  # False only when both services' endpoints are plain http:// (a local AWS)
     sources: tuple = ()  # where each value came from, for the DEBUG lines
     warnings: tuple = ()
 
@@ -240,6 +242,42 @@ def memory_mb(environ: dict) -> int:
     return int(raw) if raw.isdigit() else 0
 
 
+# The SDK's own variables, in botocore's order: the first one set is the bundle. Extensions inherit them from the
+# function's environment, so they are not pscache's to reject, only to check.
+CA_BUNDLE_VARIABLES = ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE")
+
+
+def ca_bundle(environ: dict) -> tuple[str, str] | None:
+    for name in CA_BUNDLE_VARIABLES:
+        if environ.get(name):
+            return name, environ[name]
+    return None
+
+
+def upstream_tls(environ: dict) -> bool:
+    """Whether either client will speak TLS, so load a CA bundle: botocore's endpoint variables, else AWS's https."""
+    ignore = (environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").strip().lower() == "true"
+    for service_variable in ("AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_SECRETS_MANAGER"):
+        url = None if ignore else (environ.get(service_variable) or environ.get("AWS_ENDPOINT_URL"))
+        if not (url or "").strip().lower().startswith("http://"):
+            return True
+    return False
+
+
+def ca_bundle_problem(bundle: tuple[str, str] | None) -> str | None:
+    """Why the CA bundle cannot be loaded, naming the variable and the path; None when it can (or none is set)."""
+    if bundle is None:
+        return None
+    name, path = bundle
+    if not os.path.exists(path):
+        reason = "no such file or folder"
+    elif not os.access(path, os.R_OK):
+        reason = "not readable by this process"
+    else:
+        return None
+    return f"{name}={path}: {reason}; AWS's certificates are verified with this CA bundle, so no fetch can succeed"
+
+
 def default_cache_max_bytes(memory: int) -> int:
     if not memory:
         return DEFAULT_CACHE_MAX_BYTES
@@ -293,6 +331,8 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
         metrics_emf=metrics_emf,
         metrics_every_invokes=metrics_every,
         limits=limits,
+        ca_bundle=ca_bundle(env),
+        upstream_tls=upstream_tls(env),
         extension_name=extension_name(env, sys.argv[0] if argv0 is None else argv0),
         runtime_api=runtime_api(env),
         init_type=init_type(env),

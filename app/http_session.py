@@ -21,22 +21,44 @@ from botocore.httpsession import create_urllib3_context, get_cert_path
 _contexts: dict[str, object] = {}  # CA bundle path -> the loaded context
 
 
-def shared_context(ca_bundle: str):
+def shared_context(ca_bundle: str, required: bool = True):
+    """The loaded context of a bundle. required=False (every endpoint is plain http): a bundle that cannot be loaded
+    gives a context that trusts nothing, so an https call would still fail verification, never go unverified."""
     context = _contexts.get(ca_bundle)
+    if context is None and not required:
+        try:
+            return shared_context(ca_bundle)
+        except OSError:
+            return create_urllib3_context()
     if context is None:
-        context = _contexts[ca_bundle] = create_urllib3_context()
+        context = create_urllib3_context()
         hashed = ca_bundle + ".d"
-        if os.path.isdir(hashed):
-            context.load_verify_locations(capath=hashed)
-        else:
-            context.load_verify_locations(ca_bundle, None, None)
+        try:
+            if os.path.isdir(ca_bundle):  # a hashed folder itself, as requests and botocore accept
+                context.load_verify_locations(capath=ca_bundle)
+            elif os.path.isdir(hashed):
+                context.load_verify_locations(capath=hashed)
+            else:
+                context.load_verify_locations(ca_bundle, None, None)
+        except OSError as exc:  # OpenSSL names neither the file nor that it is a CA bundle
+            raise OSError(exc.errno, f"cannot load the CA bundle ({exc.strerror or exc})", ca_bundle) from exc
+        _contexts[ca_bundle] = context  # only once loaded: a retry must not find a context that trusts nothing
     return context
 
 
 class SharedTlsSession(AIOHTTPSession):
+    bundle_required = True
+
     def _create_connector(self, proxy_url):
         ca_bundle = get_cert_path(self._verify) if self._verify else None
         if proxy_url or self._cert_file or not ca_bundle:
             return super()._create_connector(proxy_url)
-        return aiohttp.TCPConnector(limit=self._max_pool_connections, ssl=shared_context(ca_bundle),
-                                    **self._connector_args)
+        return aiohttp.TCPConnector(limit=self._max_pool_connections,
+                                    ssl=shared_context(ca_bundle, self.bundle_required), **self._connector_args)
+
+
+class PlainHttpSession(SharedTlsSession):
+    """For a local AWS whose endpoints are all http://: aiohttp makes a TLS context even then, and a CA bundle
+    that cannot be loaded must not stop calls that never use it."""
+
+    bundle_required = False

@@ -55,6 +55,9 @@ def main() -> int:
         return _fail_init(api, name, init_type, "Extension.ConfigInvalid", f"invalid configuration: {exc}")
     name = settings.extension_name
     log.set_level(settings.log_level)
+    bundle_problem = config.ca_bundle_problem(settings.ca_bundle) if settings.upstream_tls else None
+    if bundle_problem and api is not None:  # under Lambda, say so at INIT rather than fail every read
+        return _fail_init(api, name, settings.init_type, "Extension.CaBundleInvalid", bundle_problem)
     try:
         sockets = bind(settings.port)
     except OSError as exc:
@@ -67,7 +70,7 @@ def main() -> int:
             return 1
     addresses = " and ".join(_address(s) for s in sockets)
     log.info(f"pscache {__version__} serving on {addresses}" + (f", registered as {name!r}" if api else ""))
-    for line in settings.warnings:
+    for line in settings.warnings + ((bundle_problem,) if bundle_problem else ()):
         log.warn(line)
     if log.enabled("debug"):
         for variable, value in settings.sources:

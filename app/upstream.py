@@ -83,7 +83,7 @@ class Upstream:
     def _config(self, service: str):
         from aiobotocore.config import AioConfig
 
-        from app.http_session import SharedTlsSession
+        from app.http_session import PlainHttpSession, SharedTlsSession
 
         timeout_ms = self._settings.timeout_ms_for(service)
         options = dict(
@@ -91,7 +91,7 @@ class Upstream:
             # Go SDK v2's default retryer: standard mode, 3 attempts.
             retries={"mode": "standard", "total_max_attempts": 3},
             user_agent_extra=f"pscache/{__version__}",
-            http_session_cls=SharedTlsSession,
+            http_session_cls=SharedTlsSession if self._settings.upstream_tls else PlainHttpSession,
         )
         if timeout_ms:
             # No single attempt may outlive the whole-call deadline either.
@@ -136,7 +136,7 @@ class Upstream:
         except ApiError:
             raise
         except Exception as exc:  # every failure becomes a JSON error, never a traceback
-            failure = _classify(exc, api, timeout_ms)
+            failure = _classify(exc, api, timeout_ms, self._settings.ca_bundle)
             self._stats.call(api, failure.code, time.monotonic() - started)
             log.error(f"{api} request for {subject} failed: {failure.code} ({failure.status}): {failure.message}")
             raise failure from None
@@ -213,7 +213,23 @@ def _malformed(operation: str, subject: str) -> ApiError:
     return failure
 
 
-def _classify(exc: BaseException, api: str, timeout_ms: int) -> ApiError:
+def _file_error(exc: BaseException) -> OSError | None:
+    """The OSError naming a file somewhere behind an SDK error (a CA bundle, a credentials file), if any."""
+    todo, seen = [exc], set()
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.filename:
+            return e
+        kwargs = getattr(e, "kwargs", None)  # botocore keeps the HTTP client's exception as kwargs["error"]
+        inner = kwargs.get("error") if isinstance(kwargs, dict) else None
+        todo += [x for x in (inner, e.__cause__, e.__context__) if isinstance(x, BaseException)]
+    return None
+
+
+def _classify(exc: BaseException, api: str, timeout_ms: int, ca_bundle: tuple | None = None) -> ApiError:
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -241,5 +257,10 @@ def _classify(exc: BaseException, api: str, timeout_ms: int) -> ApiError:
     if isinstance(exc, NoRegionError):
         return ApiError(502, "NoRegion", "no AWS region is configured: set AWS_REGION")
     if isinstance(exc, BotoCoreError):
+        cause = _file_error(exc)
+        if cause is not None:
+            variable = f", set by {ca_bundle[0]}" if ca_bundle and ca_bundle[1] == cause.filename else ""
+            return ApiError(502, "UpstreamUnavailable",
+                            f"{api} could not be called: {cause.strerror}: {cause.filename}{variable}")
         return ApiError(502, "UpstreamUnavailable", str(exc))
     return ApiError(502, "InternalFailure", f"{type(exc).__name__} while calling {api}")

@@ -72,6 +72,44 @@ def test_upstream_tls_is_verified_against_the_ca_bundle_only(tmp_path, moto, aws
         tls.close()
 
 
+def test_a_ca_bundle_that_cannot_be_loaded_is_named_in_the_warning_and_the_error(tmp_path, moto, aws, start_ext):
+    """Locally pscache still starts (the bundle may be fixed, or the variable meant for something else), warns with
+    the variable and the path, and a read's error names the file instead of a bare 'No such file or directory'."""
+    tls = FaultProxy(int(moto.rsplit(":", 1)[1]), tls=server_context(make_certificates(tmp_path / "certs")))
+    try:
+        missing = tmp_path / "no-such-ca.pem"
+        ext = start_ext(AWS_ENDPOINT_URL=tls.url, AWS_CA_BUNDLE=missing)
+        r = ext.get(PARAM)
+        assert r.status == 502 and r.json()["__type"] == "UpstreamUnavailable"
+        assert str(missing) in r.json()["message"] and "set by AWS_CA_BUNDLE" in r.json()["message"], r.json()
+        assert f"AWS_CA_BUNDLE={missing}: no such file" in ext.output()
+        # Not a CA bundle at all: OpenSSL's complaint, with the file and the variable named.
+        garbage = tmp_path / "garbage.pem"
+        garbage.write_text("not a certificate\n")
+        r = start_ext(AWS_ENDPOINT_URL=tls.url, REQUESTS_CA_BUNDLE=garbage).get(SECRET)
+        assert r.status == 502 and str(garbage) in r.json()["message"], r.json()
+        assert "set by REQUESTS_CA_BUNDLE" in r.json()["message"]
+        assert tls.count("GetParameter") == tls.count("GetSecretValue") == 0
+    finally:
+        tls.close()
+
+
+def test_a_ca_bundle_that_is_a_hashed_folder_verifies(tmp_path, moto, start_ext):
+    """REQUESTS_CA_BUNDLE and AWS_CA_BUNDLE may name a folder of hashed certificates (requests and botocore accept
+    one); aiobotocore's own loader only takes a file."""
+    certificates = make_certificates(tmp_path / "certs")
+    folder = tmp_path / "ca-folder"
+    folder.mkdir()
+    shutil.copy(certificates["ca.pem"], folder / "ca.pem")
+    subprocess.run(["openssl", "rehash", str(folder)], check=True)
+    tls = FaultProxy(int(moto.rsplit(":", 1)[1]), tls=server_context(certificates))
+    try:
+        ext = start_ext(AWS_ENDPOINT_URL=tls.url, REQUESTS_CA_BUNDLE=folder)
+        assert ext.get(PARAM).status == 200 and ext.get(SECRET).status == 200
+    finally:
+        tls.close()
+
+
 LEAN = """
 import sys
 from app import lean_imports

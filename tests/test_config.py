@@ -156,3 +156,26 @@ def test_sdk_load_rejects_anything_else():
     with pytest.raises(ConfigError) as e:
         load(PSCACHE_SDK_LOAD="lazy")
     assert "PSCACHE_SDK_LOAD='lazy' is invalid: expected one of AUTO, BEFORE-NEXT, AFTER-NEXT" in str(e.value)
+
+
+def test_the_ca_bundle_is_the_sdks_first_variable_set_and_only_a_missing_one_is_a_problem(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    both = {"AWS_CA_BUNDLE": str(bundle), "REQUESTS_CA_BUNDLE": "/elsewhere.pem"}
+    assert config.load(both, argv0="pscache").ca_bundle == ("AWS_CA_BUNDLE", str(bundle))  # botocore's order
+    assert config.ca_bundle_problem(("AWS_CA_BUNDLE", str(bundle))) is None
+    assert config.ca_bundle_problem(("REQUESTS_CA_BUNDLE", str(tmp_path))) is None  # a hashed folder is fine
+    assert config.load({}, argv0="pscache").ca_bundle is None
+    problem = config.ca_bundle_problem(config.load({"REQUESTS_CA_BUNDLE": "/nope.pem"}, argv0="pscache").ca_bundle)
+    assert problem.startswith("REQUESTS_CA_BUNDLE=/nope.pem: no such file")
+
+
+@pytest.mark.parametrize("env,tls", [
+    ({}, True),  # AWS's own endpoints
+    ({"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}, False),
+    ({"AWS_ENDPOINT_URL": "http://127.0.0.1:5000", "AWS_ENDPOINT_URL_SSM": "https://ssm.example"}, True),
+    ({"AWS_ENDPOINT_URL_SSM": "http://a", "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://b"}, False),
+    ({"AWS_ENDPOINT_URL": "http://127.0.0.1:5000", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"}, True),
+])
+def test_upstream_tls_follows_the_sdks_endpoint_variables(env, tls):
+    assert config.load(env, argv0="pscache").upstream_tls is tls

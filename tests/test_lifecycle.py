@@ -170,6 +170,26 @@ def test_invalid_setting_is_reported_through_init_error(lam, variable, value):
     assert emu.agent("pscache").exit_code == 1
 
 
+@pytest.mark.parametrize("variable", ["AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE"])
+def test_a_ca_bundle_that_does_not_exist_fails_init_naming_the_variable_and_path(lam, tmp_path, variable):
+    """The function's SDK variables reach the extension too; with no bundle to verify AWS by, no read could ever
+    succeed, so INIT says why instead of every read failing with 'No such file or directory'."""
+    missing = tmp_path / "gone" / "corporate-ca.pem"
+    emu, _ = lam({variable: missing, "AWS_ENDPOINT_URL": "https://127.0.0.1:9"})  # INIT ends before any call
+    init = emu.init()
+    assert not init.ok and init.error_type == "Extension.CaBundleInvalid"
+    message = emu.errors[-1].body["errorMessage"]
+    assert f"{variable}={missing}" in message and "no such file" in message
+    assert emu.agent("pscache").exit_code == 1
+
+
+def test_a_missing_ca_bundle_does_not_fail_init_when_every_endpoint_is_plain_http(lam, tmp_path):
+    emu, port = lam({"AWS_CA_BUNDLE": tmp_path / "gone.pem"})  # the local AWS of these tests is http://
+    assert emu.init().ok
+    r = emu.invoke(lambda e, c: http_get(port, PARAM)).response
+    assert r.status == 200, r.body
+
+
 def test_port_taken_by_another_extension_fails_init_clearly(lam):
     emu, port = lam()
     with socket.socket() as busy:
