@@ -171,7 +171,7 @@ def strip_elves(paths, skip: set[Path] = frozenset()) -> int:
     return saved
 
 
-def run_nuitka(py: Path, source: Path, out: Path, args: argparse.Namespace) -> tuple[Path, Path, float]:
+def run_nuitka(py: Path, source: Path, out: Path, args: argparse.Namespace, layout: dict) -> tuple[Path, Path, float]:
     nuitka_dir = out / "nuitka"
     if nuitka_dir.exists():
         shutil.rmtree(nuitka_dir)
@@ -184,7 +184,6 @@ def run_nuitka(py: Path, source: Path, out: Path, args: argparse.Namespace) -> t
     # Third-party packages are not followed (they ship as .pyc in pscache/lib), and neither is the stdlib that is
     # not needed before pscache/lib is on sys.path (it ships there too): only the stdlib's extension modules
     # are bundled by Nuitka (with the libraries they need), and the modules of build/stdlib-binary.txt embedded.
-    layout = stdlib_layout(py)
     opts[-1:-1] = ["--nofollow-import-to=" + ",".join(gate.read_list(LIB_PACKAGES_FILE) + layout["lib"])]
     opts[-1:-1] = [f"--include-module={m}" for m in layout["extensions"] + layout["binary"]]
     env = dict(os.environ)
@@ -294,25 +293,9 @@ def stdlib_layout(py: Path) -> dict[str, list[str] | str]:
         "print(json.dumps({'stdlib': sysconfig.get_paths()['stdlib'], 'extensions': ext, 'binary': embedded,\n"
         "                  'shipped': [n for n in top if pure(n)], 'lib': every}))\n"
     )
-    wanted = [json.dumps([gate.read_list(STDLIB_FILE), gate.read_list(STDLIB_BINARY_FILE)])]
-    out = subprocess.run([str(py), "-I", "-c", code], input=wanted[0], capture_output=True, text=True, check=True)
+    wanted = json.dumps([gate.read_list(STDLIB_FILE), gate.read_list(STDLIB_BINARY_FILE)])
+    out = subprocess.run([str(py), "-I", "-c", code], input=wanted, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
-
-
-def available_modules(py: Path, names: list[str]) -> list[str]:
-    """The names the build Python can import: the list comes from one platform (x86_64 pyenv), and a few
-    entries are platform-specific (_sysconfigdata_*) or absent from another CPython build."""
-    code = ("import importlib.util, sys\n"
-            "for n in sys.stdin.read().split():\n"
-            "    try:\n        ok = importlib.util.find_spec(n) is not None\n"
-            "    except Exception:\n        ok = False\n"
-            "    print(n if ok else '-' + n)\n")
-    out = subprocess.run([str(py), "-c", code], input="\n".join(names), capture_output=True, text=True, check=True)
-    found = [n for n in out.stdout.split() if not n.startswith("-")]
-    missing = [n[1:] for n in out.stdout.split() if n.startswith("-")]
-    if missing:
-        log(f"stdlib-modules.txt: not in this Python, skipped: {', '.join(missing)}")
-    return found
 
 
 def drop_unused(dist: Path) -> None:
@@ -432,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     times["venv"] = time.monotonic() - t
 
     layout = stdlib_layout(py)
-    dist, report, times["nuitka"] = run_nuitka(py, source, out, a)
+    dist, report, times["nuitka"] = run_nuitka(py, source, out, a, layout)
     # Extension modules and libraries copied from the base Python (lib-dynload, libssl...) keep their symbols.
     drop_unused(dist)
     n = add_packages_lib(py, sp, dist, gate.read_list(LIB_PACKAGES_FILE), Path(layout["stdlib"]), layout["shipped"])
