@@ -21,27 +21,32 @@ from botocore.httpsession import create_urllib3_context, get_cert_path
 _contexts: dict[str, object] = {}  # CA bundle path -> the loaded context
 
 
+def _load(ca_bundle: str):
+    context = create_urllib3_context()
+    hashed = ca_bundle + ".d"
+    try:
+        if os.path.isdir(ca_bundle):  # a hashed folder itself, as requests and botocore accept
+            context.load_verify_locations(capath=ca_bundle)
+        elif os.path.isdir(hashed):
+            context.load_verify_locations(capath=hashed)
+        else:
+            context.load_verify_locations(ca_bundle, None, None)
+    except OSError as exc:  # OpenSSL names neither the file nor that it is a CA bundle
+        raise OSError(exc.errno, f"cannot load the CA bundle ({exc.strerror or exc})", ca_bundle) from exc
+    return context
+
+
 def shared_context(ca_bundle: str, required: bool = True):
     """The loaded context of a bundle. required=False (every endpoint is plain http): a bundle that cannot be loaded
     gives a context that trusts nothing, so an https call would still fail verification, never go unverified."""
     context = _contexts.get(ca_bundle)
-    if context is None and not required:
-        try:
-            return shared_context(ca_bundle)
-        except OSError:
-            return create_urllib3_context()
     if context is None:
-        context = create_urllib3_context()
-        hashed = ca_bundle + ".d"
         try:
-            if os.path.isdir(ca_bundle):  # a hashed folder itself, as requests and botocore accept
-                context.load_verify_locations(capath=ca_bundle)
-            elif os.path.isdir(hashed):
-                context.load_verify_locations(capath=hashed)
-            else:
-                context.load_verify_locations(ca_bundle, None, None)
-        except OSError as exc:  # OpenSSL names neither the file nor that it is a CA bundle
-            raise OSError(exc.errno, f"cannot load the CA bundle ({exc.strerror or exc})", ca_bundle) from exc
+            context = _load(ca_bundle)
+        except OSError:
+            if required:
+                raise
+            return create_urllib3_context()
         _contexts[ca_bundle] = context  # only once loaded: a retry must not find a context that trusts nothing
     return context
 
