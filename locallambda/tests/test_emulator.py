@@ -15,6 +15,7 @@ import uuid
 import pytest
 
 from locallambda.emulator import LMI, SNAP_START, LambdaEmulator, clock
+from locallambda.net import kept_alive_requests
 from locallambda.tests.fakes import FAKES, PY, fake_ext, make_ext, pid_alive, proc_state
 
 EXT = "/2020-01-01/extension"
@@ -242,17 +243,9 @@ def test_keep_alive_replies_do_not_stall_on_delayed_acks(emulator, tmp_path):
     """Regression: the API sent headers and body in two writes with Nagle on, so on a kept-alive connection each
     reply waited ~40 ms for the client's delayed ACK: 40 ms added to every event a runtime or extension got."""
     emu = emulator(tmp_path / "empty")
-    conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=10)
-    samples = []
-    try:
-        for _ in range(21):
-            started = time.perf_counter()
-            conn.request("GET", EXT + "/event/next")  # no identifier: a 403 with a JSON body
-            r = conn.getresponse()
-            assert r.status == 403 and r.read()
-            samples.append(time.perf_counter() - started)
-    finally:
-        conn.close()
+    done = kept_alive_requests(emu.port, "GET", EXT + "/event/next", 21)  # no identifier: a 403 with a JSON body
+    assert all(r.status == 403 and r.body for _, r in done)
+    samples = [seconds for seconds, _ in done]
     assert sorted(samples[1:])[10] < 0.02  # a stall is >= 40 ms every time; a reply takes about a millisecond
 
 

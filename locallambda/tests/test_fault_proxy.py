@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import http.client
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from locallambda.fault_proxy import FaultProxy
+from locallambda.net import kept_alive_requests
 
 
 class _Upstream(BaseHTTPRequestHandler):
@@ -41,16 +40,9 @@ def proxy():
 
 def test_kept_alive_calls_do_not_stall_on_delayed_acks(proxy):
     """Regression: headers and body in two sends with Nagle on made every kept-alive call wait ~40 ms."""
-    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
-    samples = []
-    try:
-        for _ in range(21):
-            started = time.perf_counter()
-            conn.request("POST", "/", body=b"{}", headers={"X-Amz-Target": "AmazonSSM.GetParameter"})
-            r = conn.getresponse()
-            assert r.status == 200 and r.read() == b'{"ok": true}'
-            samples.append(time.perf_counter() - started)
-    finally:
-        conn.close()
+    done = kept_alive_requests(proxy.port, "POST", "/", 21, body=b"{}",
+                               headers={"X-Amz-Target": "AmazonSSM.GetParameter"})
+    assert all(r.status == 200 and r.body == b'{"ok": true}' for _, r in done)
+    samples = [seconds for seconds, _ in done]
     assert proxy.count("GetParameter") == 21
     assert sorted(samples[1:])[10] < 0.02  # a stall is >= 40 ms every time; a call takes about a millisecond
