@@ -3,7 +3,7 @@
 uvicorn on its own leaves a connection that sends nothing, or one byte every
 few seconds, open forever; answers an oversized head with a plain-text 400;
 and accepts any number of connections. Here each of those is bounded and
-answered with pscache's JSON error body, then closed without losing the answer.
+answered with pscache's error answer, then closed without losing the answer.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from app import log
 from app.auth import send_error
 from app.config import Limits
-from app.errors import ApiError
+from app.errors import ApiError, accepts_json
 
 # A timer this late means the process was frozen (Lambda freezes it between invokes) or the loop stalled:
 # the wait restarts instead, so no connection is cut at the instant of a thaw, before its client could speak.
@@ -27,6 +27,8 @@ FREEZE_SLACK_S = 1.0
 # input sends a reset, which can destroy the answer before the client reads it.
 LINGER_S = 2.0
 _HEAD_END = re.compile(rb"\n\r?\n")
+# The Accept header of a head h11 never parsed (refused for its size or form), for the error's form.
+_ACCEPT = re.compile(rb"\naccept[ \t]*:([^\r\n]*)", re.IGNORECASE)
 _WARN_EVERY_S = 10.0
 
 
@@ -45,6 +47,7 @@ class GuardedH11(H11Protocol):
         self._request_deadline = 0.0
         self._idle_deadline = 0.0
         self._refused = False
+        self._head_seen = b""
 
     # -- connections ---------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -78,7 +81,7 @@ class GuardedH11(H11Protocol):
 
     # -- size limits ---------------------------------------------------------
     def _check_head(self, data: bytes) -> ApiError | None:
-        buffered = self.conn.trailing_data[0] + data
+        buffered = self._head_seen = self.conn.trailing_data[0] + data
         line_end = buffered.find(b"\n")
         line = line_end if line_end >= 0 else len(buffered)
         if line_end > 0 and buffered[line_end - 1] == 13:
@@ -107,10 +110,12 @@ class GuardedH11(H11Protocol):
             self.cycle.disconnected = True  # a handler still running must not write after this
         if self.transport.is_closing():
             return
-        body = err.body()
+        accept = b",".join(m.group(1) for m in _ACCEPT.finditer(self._head_seen[: self.limits.max_header_bytes]))
+        body, content_type = err.render(accepts_json(accept))
+        extra = "".join(f"{k.lower()}: {v}\r\n" for k, v in err.response_headers().items())
         head = (
             f"HTTP/1.1 {err.status} {http.HTTPStatus(err.status).phrase}\r\n"
-            f"content-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+            f"content-type: {content_type}\r\ncontent-length: {len(body)}\r\n{extra}connection: close\r\n\r\n"
         )
         self.transport.write(head.encode("ascii") + body)
         try:
@@ -179,6 +184,6 @@ def _over_capacity(limit: int):
     )
 
     async def app(scope, receive, send):
-        await send_error(send, err)
+        await send_error(send, err, scope["headers"])
 
     return app

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from app import log, render
 from app.auth import TokenGate
-from app.errors import ApiError
+from app.errors import ApiError, accept_of, accepts_json
 from app.loader import Loader, Outcome, Result
 from app.query import (
     parse_invalidate, parse_parameter, parse_parameters, parse_path, parse_secret, parse_secrets, refresh_now,
@@ -42,16 +42,16 @@ def create_app(settings, loader: Loader) -> TokenGate:
         return Response(body, media_type=JSON, headers=headers)
 
     def endpoint(handler):
-        """Turn ApiError into its JSON answer, and any other failure into a JSON 500 with one ERROR line."""
+        """Turn ApiError into its answer, and any other failure into a 500 with one ERROR line."""
 
         async def handle(request: Request) -> Response:
             try:
                 return await handler(request.scope["query_string"])
             except ApiError as err:
-                return error_response(err)
-            except Exception as exc:  # a bug of ours: still JSON, never a traceback to the client
+                return error_response(request, err)
+            except Exception as exc:  # a bug of ours: still an error answer, never a traceback to the client
                 log.error(f"internal error while serving {request.url.path}: {type(exc).__name__}: {exc}")
-                return error_response(ApiError(500, "InternalFailure", "pscache failed to serve this request"))
+                return error_response(request, ApiError(500, "InternalFailure", "pscache failed to serve this request"))
 
         return handle
 
@@ -121,8 +121,9 @@ def create_app(settings, loader: Loader) -> TokenGate:
     return TokenGate(app, settings.token, open_paths={"/ping"})
 
 
-def error_response(err: ApiError) -> Response:
-    return Response(err.body(), status_code=err.status, media_type=JSON, headers=err.headers)
+def error_response(request: Request, err: ApiError) -> Response:
+    body, content_type = err.render(accepts_json(accept_of(request.scope["headers"])))
+    return Response(body, status_code=err.status, media_type=content_type, headers=err.response_headers())
 
 
 async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -134,4 +135,4 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
         err = ApiError(404, "UnknownPath", f"no such endpoint: {request.url.path}")
     else:
         err = ApiError(exc.status_code, "HttpError", str(exc.detail))
-    return error_response(err)
+    return error_response(request, err)

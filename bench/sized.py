@@ -10,10 +10,7 @@ compiled floor, bench/reference/extension (Go, standard library).
 
 from __future__ import annotations
 
-import os
-import shutil
 import statistics
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from locallambda.emulator import LambdaEmulator
 from locallambda.extensions import cold_files
 from locallambda.local_aws import extension_env
 from locallambda.net import free_port
+from locallambda.runtimes import go_build
 
 REFERENCE = Path(__file__).resolve().parent / "reference"
 FUNCTION_INIT_MS = 50
@@ -43,18 +41,10 @@ class Candidate:
 
 def build_reference(out: Path) -> dict[str, Path]:
     """go build the floor extension and the bench function (standard library only, no module download)."""
-    if shutil.which("go") is None:
-        raise RuntimeError("bench-sized needs Go for its compiled floor and function: apt-get install golang-go")
-    env = dict(os.environ, GOTOOLCHAIN="local", GOPROXY="off", CGO_ENABLED="0", GOFLAGS="-trimpath")
-    if not (env.get("HOME") or env.get("XDG_CACHE_HOME")):
-        env.update(GOCACHE=str(out / "go-cache"), GOPATH=str(out / "go-path"))
     built = {}
     for program in ("extension", "function"):
         target = out / program / ("pscache" if program == "extension" else "bootstrap")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["go", "build", "-o", str(target), f"./{program}"], cwd=REFERENCE, env=env, check=True,
-                       capture_output=True)
-        built[program] = target
+        built[program] = go_build(REFERENCE, f"./{program}", target, out)
     return built
 
 

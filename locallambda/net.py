@@ -33,6 +33,22 @@ class Response:
     def json(self):
         return json.loads(self.body)
 
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    @property
+    def error_code(self) -> str | None:
+        """An error answer's code, from the X-Amzn-ErrorType header (pscache and AWS services send it)."""
+        return self.headers.get("x-amzn-errortype")
+
+    @property
+    def error_message(self) -> str:
+        """The message of a plain-text error body, `<code>: <message>`."""
+        prefix = f"{self.error_code}: "
+        assert self.text.startswith(prefix), f"not a plain-text error body: {self!r}"
+        return self.text[len(prefix):]
+
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.body[:200]!r}>"
 

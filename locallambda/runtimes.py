@@ -26,6 +26,22 @@ def require(language: str) -> None:
         raise RuntimeError(f"the {language} example needs `{command}`: apt-get install {package}")
 
 
+def go_build(module: Path, package: str, target: Path, scratch: Path) -> Path:
+    """`go build` of a standard-library-only program: no module download may happen, and the installed
+    toolchain is the one used. `scratch` holds Go's caches where no home folder does."""
+    if shutil.which("go") is None:
+        raise RuntimeError(f"building {module.name}/{package} needs `go`: apt-get install golang-go")
+    env = dict(os.environ, GOTOOLCHAIN="local", GOPROXY="off", CGO_ENABLED="0", GOFLAGS="-trimpath")
+    if not (env.get("HOME") or env.get("XDG_CACHE_HOME")):  # go needs a build cache and a GOPATH somewhere
+        env.update(GOCACHE=str(scratch / "go-cache"), GOPATH=str(scratch / "go-path"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["go", "build", "-o", str(target), package], cwd=module, env=env, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"go build of {module}/{package} failed:\n{done.stderr[-3000:]}")
+    return target
+
+
 def runtime_command(language: str, build_dir: Path) -> tuple[list[str], str]:
     """(command that runs the example as a custom runtime, the _HANDLER a deployment would set)."""
     require(language)
@@ -39,13 +55,7 @@ def runtime_command(language: str, build_dir: Path) -> tuple[list[str], str]:
         subprocess.run([str(EXAMPLES / "java/build.sh"), str(out)], check=True, capture_output=True)
         return [str(out / "bootstrap")], "example.Handler::handleRequest"
     if language == "go":
-        # Standard library only: no module download may happen, and the installed toolchain is the one used.
-        env = dict(os.environ, GOTOOLCHAIN="local", GOPROXY="off", CGO_ENABLED="0")
-        if not (env.get("HOME") or env.get("XDG_CACHE_HOME")):  # go needs a build cache and a GOPATH somewhere
-            env.update(GOCACHE=str(build_dir / "go-cache"), GOPATH=str(build_dir / "go-path"))
-        subprocess.run(["go", "build", "-o", str(out / "bootstrap"), "."], cwd=EXAMPLES / "go", env=env,
-                       check=True, capture_output=True)
-        return [str(out / "bootstrap")], "bootstrap"
+        return [str(go_build(EXAMPLES / "go", ".", out / "bootstrap", build_dir))], "bootstrap"
     raise ValueError(f"unknown language {language!r}; one of {LANGUAGES}")
 
 

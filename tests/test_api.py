@@ -77,7 +77,7 @@ def test_secrets_manager_reference_through_the_parameter_endpoint(shared_ext):
     assert isinstance(json.loads(p["SourceResult"]), dict)  # a JSON document inside a string
     # SSM itself requires withDecryption for references: a 400 with its code.
     r = shared_ext.get(f"{PARAM}?name={name}")
-    assert r.status == 400 and r.json()["__type"] == "ValidationException"
+    assert r.status == 400 and r.error_code == "ValidationException"
 
 
 # -- secrets -----------------------------------------------------------------
@@ -117,11 +117,11 @@ def test_token_header_in_any_case(shared_ext, header):
 
 
 @pytest.mark.parametrize("token", [None, "", "wrong", TOKEN + "x", TOKEN[:-1]])
-def test_missing_or_wrong_token_is_403_json(shared_ext, proxy, token):
+def test_missing_or_wrong_token_is_403(shared_ext, proxy, token):
     headers = {} if token is None else {"X-Aws-Parameters-Secrets-Token": token}
     for path in (f"{PARAM}?name=plain-name", f"{SECRET}?secretId=pscache/secret"):
         r = shared_ext.get(path, token=None, headers=headers)
-        assert r.status == 403 and r.json()["__type"] == "InvalidToken"
+        assert r.status == 403 and r.error_code == "InvalidToken"
         assert TOKEN not in r.body.decode()
     assert proxy.count("GetParameter") == proxy.count("GetSecretValue") == 0
 
@@ -133,13 +133,13 @@ def test_token_in_the_query_string_is_not_accepted(shared_ext):
 
 def test_x_forwarded_for_is_400(shared_ext):
     r = shared_ext.get(f"{PARAM}?name=plain-name", headers={"X-Forwarded-For": "10.0.0.1"})
-    assert r.status == 400 and r.json()["__type"] == "ForwardedRequest"
+    assert r.status == 400 and r.error_code == "ForwardedRequest"
 
 
 @pytest.mark.parametrize("path", ["/", "/systemsmanager/parameters", "/secretsmanager/get/x", "/pscache", "/systemsmanager/parameters/get//"])
-def test_unknown_path_is_404_json(shared_ext, path):
+def test_unknown_path_is_404(shared_ext, path):
     r = shared_ext.get(path)
-    assert r.status == 404 and r.json()["__type"] == "UnknownPath"
+    assert r.status == 404 and r.error_code == "UnknownPath"
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "HEAD"])
@@ -147,18 +147,19 @@ def test_other_methods_are_405(shared_ext, method):
     r = shared_ext.get(f"{SECRET}?secretId=pscache/secret", method=method)
     assert r.status == 405 and r.headers["allow"] == "GET"
     if method != "HEAD":
-        assert r.json()["__type"] == "MethodNotAllowed"
+        assert r.error_code == "MethodNotAllowed"
 
 
 @pytest.mark.parametrize("path,missing", [(PARAM, "name"), (PARAM + "/", "name"), (SECRET, "secretId"), (SECRET + "/", "secretId")])
 def test_missing_required_parameter_is_400_naming_it(shared_ext, path, missing):
     r = shared_ext.get(path)
-    assert r.status == 400 and r.json() == {"__type": "MissingParameter", "message": f"the query parameter '{missing}' is required"}
+    assert r.status == 400 and r.error_code == "MissingParameter"
+    assert r.text == f"MissingParameter: the query parameter '{missing}' is required"
 
 
 def test_bad_with_decryption_is_400(shared_ext):
     r = shared_ext.get(f"{PARAM}?name=plain-name&withDecryption=yes")
-    assert r.status == 400 and r.json()["__type"] == "InvalidParameterValue"
+    assert r.status == 400 and r.error_code == "InvalidParameterValue"
 
 
 def test_served_on_ipv6_loopback_and_only_on_loopback(shared_ext):
@@ -200,21 +201,65 @@ def test_garbage_on_the_socket_does_not_kill_the_server(shared_ext):
     assert shared_ext.get(f"{PARAM}?name=plain-name").status == 200
 
 
+# -- the two forms of an error answer ---------------------------------------------
+
+ERRORS = [  # (path, token, code) over the kinds of error: upstream, validation, auth, routing
+    (f"{PARAM}?name=%2Fpscache%2Fmissing", TOKEN, "ParameterNotFound"),
+    (f"{SECRET}?secretId=pscache/missing", TOKEN, "ResourceNotFoundException"),
+    (SECRET, TOKEN, "MissingParameter"),
+    (f"{PARAM}?name=plain-name", "wrong", "InvalidToken"),
+    ("/nowhere", TOKEN, "UnknownPath"),
+]
+
+
+@pytest.mark.parametrize("path,token,code", ERRORS)
+@pytest.mark.parametrize("accept", [None, "*/*", "text/plain", "text/html,application/xhtml+xml,*/*;q=0.8", "application/json;q=0"])
+def test_errors_are_plain_text_unless_json_is_asked_for(shared_ext, path, token, code, accept):
+    r = shared_ext.get(path, token=token, headers={} if accept is None else {"Accept": accept})
+    assert r.status >= 400 and r.headers["content-type"] == "text/plain; charset=utf-8"
+    assert r.headers["x-amzn-errortype"] == code
+    assert r.text.startswith(f"{code}: ") and len(r.text) > len(code) + 2
+    with pytest.raises(ValueError):
+        json.loads(r.body)  # a client that decodes any body as its success shape gets an error, not a value
+
+
+@pytest.mark.parametrize("path,token,code", ERRORS)
+@pytest.mark.parametrize("accept", ["application/json", "text/plain;q=0.5, Application/JSON", "*/*, application/json;q=0.1"])
+def test_errors_are_json_when_the_accept_header_names_it(shared_ext, path, token, code, accept):
+    r = shared_ext.get(path, token=token, headers={"Accept": accept})
+    assert r.headers["content-type"] == "application/json" and r.headers["x-amzn-errortype"] == code
+    doc = r.json()
+    assert list(doc) == ["__type", "message"] and doc["__type"] == code and doc["message"]
+
+
+def test_the_text_and_json_forms_say_the_same(shared_ext):
+    path = f"{PARAM}?name=%2Fpscache%2Fmissing"
+    text, doc = shared_ext.get(path), shared_ext.get(path, headers={"Accept": "application/json"})
+    assert text.status == doc.status == 404
+    assert text.text == f"{doc.json()['__type']}: {doc.json()['message']}"
+
+
+def test_successes_stay_json_whatever_the_accept_header(shared_ext):
+    r = shared_ext.get(f"{PARAM}?name=plain-name", headers={"Accept": "text/plain"})
+    assert r.status == 200 and r.headers["content-type"] == "application/json" and "x-amzn-errortype" not in r.headers
+    assert r.json()["Parameter"]["Value"] == "no-slash"
+
+
 # -- upstream errors -------------------------------------------------------------
 
 def test_not_found_errors_are_404_with_the_aws_code(shared_ext):
     r = shared_ext.get(f"{PARAM}?name={q('/pscache/missing')}")
-    assert r.status == 404 and r.json()["__type"] == "ParameterNotFound"
+    assert r.status == 404 and r.error_code == "ParameterNotFound"
     r = shared_ext.get(f"{PARAM}?name={q('/pscache/string')}&version=99")
-    assert r.status == 404 and r.json()["__type"] == "ParameterVersionNotFound"
+    assert r.status == 404 and r.error_code == "ParameterVersionNotFound"
     r = shared_ext.get(f"{SECRET}?secretId=pscache/missing")
-    assert r.status == 404 and r.json()["__type"] == "ResourceNotFoundException"
-    assert set(r.json()) == {"__type", "message"}
+    assert r.status == 404 and r.error_code == "ResourceNotFoundException"
+    assert r.text.startswith("ResourceNotFoundException: ") and r.headers["content-type"].startswith("text/plain")
 
 
 def test_bad_version_id_is_a_400_validation_error(shared_ext):
     r = shared_ext.get(f"{SECRET}?secretId=pscache/secret&versionId=short")
-    assert r.status == 400 and r.json()["__type"] == "ValidationException"
+    assert r.status == 400 and r.error_code == "ValidationException"
 
 
 def test_errors_are_not_cached(shared_ext, proxy):

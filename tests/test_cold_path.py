@@ -57,8 +57,8 @@ def test_upstream_tls_is_verified_against_the_ca_bundle_only(tmp_path, moto, aws
         assert tls.count("GetParameter") == 1 and tls.count("GetSecretValue") == 1
         untrusted = start_ext(AWS_ENDPOINT_URL=tls.url, SSL_CERT_FILE=certificates["ca.pem"])
         r = untrusted.get(PARAM)
-        assert r.status == 502 and r.json()["__type"] == "UpstreamUnavailable", r
-        assert "certificate verify failed" in r.json()["message"]
+        assert r.status == 502 and r.error_code == "UpstreamUnavailable", r
+        assert "certificate verify failed" in r.error_message
         # A <bundle>.d hashed folder beside the bundle (the layer has one for botocore's) is what verifies: here the
         # bundle file itself is empty.
         bundle = tmp_path / "hashed" / "bundle.pem"
@@ -80,15 +80,15 @@ def test_a_ca_bundle_that_cannot_be_loaded_is_named_in_the_warning_and_the_error
         missing = tmp_path / "no-such-ca.pem"
         ext = start_ext(AWS_ENDPOINT_URL=tls.url, AWS_CA_BUNDLE=missing)
         r = ext.get(PARAM)
-        assert r.status == 502 and r.json()["__type"] == "UpstreamUnavailable"
-        assert str(missing) in r.json()["message"] and "set by AWS_CA_BUNDLE" in r.json()["message"], r.json()
+        assert r.status == 502 and r.error_code == "UpstreamUnavailable"
+        assert str(missing) in r.error_message and "set by AWS_CA_BUNDLE" in r.error_message, r
         assert f"AWS_CA_BUNDLE={missing}: no such file" in ext.output()
         # Not a CA bundle at all: OpenSSL's complaint, with the file and the variable named.
         garbage = tmp_path / "garbage.pem"
         garbage.write_text("not a certificate\n")
         r = start_ext(AWS_ENDPOINT_URL=tls.url, REQUESTS_CA_BUNDLE=garbage).get(SECRET)
-        assert r.status == 502 and str(garbage) in r.json()["message"], r.json()
-        assert "set by REQUESTS_CA_BUNDLE" in r.json()["message"]
+        assert r.status == 502 and str(garbage) in r.error_message, r
+        assert "set by REQUESTS_CA_BUNDLE" in r.error_message
         assert tls.count("GetParameter") == tls.count("GetSecretValue") == 0
     finally:
         tls.close()

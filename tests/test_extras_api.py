@@ -54,13 +54,13 @@ def test_batch_selectors_and_errors(start_ext, proxy):
     r = ext.get(f"{BATCH}?names=/pscache/string:1")
     assert r.status == 200 and r.json()["Parameters"][0]["Value"] == "value-v1"
     assert ext.get(f"{PARAM}?name=%2Fpscache%2Fstring&version=1").headers["x-pscache-cache"] == "hit"
-    assert ext.get(BATCH).json()["__type"] == "MissingParameter"
+    assert ext.get(BATCH).error_code == "MissingParameter"
     many = ",".join(f"/n{i}" for i in range(101))
     r = ext.get(f"{BATCH}?names={many}")
-    assert r.status == 400 and r.json()["__type"] == "TooManyItems"
+    assert r.status == 400 and r.error_code == "TooManyItems"
     proxy.inject("GetParameters", faults.throttle(), faults.throttle(), faults.throttle())
     r = ext.get(f"{BATCH}?names=/pscache/lru/5")
-    assert r.status == 429 and r.json()["__type"] == "ThrottlingException"
+    assert r.status == 429 and r.error_code == "ThrottlingException"
 
 
 def test_path_reads_merge_every_page_and_cache_the_items(start_ext, proxy, aws):
@@ -83,7 +83,7 @@ def test_path_reads_merge_every_page_and_cache_the_items(start_ext, proxy, aws):
     assert ext.get(f"{PATH}?path=/pscache/lru").headers["x-pscache-cache"] == "hit"
     assert ext.get(f"{PARAM}?name=%2Fpscache%2Flru%2F4").headers["x-pscache-cache"] == "hit"
     assert proxy.count("GetParametersByPath") == calls and proxy.count("GetParameter") == 0
-    assert ext.get(f"{PATH}?path=relative").json()["__type"] == "InvalidParameterValue"
+    assert ext.get(f"{PATH}?path=relative").error_code == "InvalidParameterValue"
     # Invalidating one name drops the path answers that hold it.
     assert ext.get("/pscache/invalidate?name=%2Fpscache%2Flru%2F4", method="POST").json()["Invalidated"] >= 2
     assert ext.get(f"{PATH}?path=/pscache/lru").headers["x-pscache-cache"] == "miss"

@@ -46,7 +46,7 @@ def test_concurrent_readers_of_a_failing_fetch_all_get_its_error(start_ext, prox
     with ThreadPoolExecutor(20) as pool:
         answers = list(pool.map(lambda _: ext.get(f"{SECRET}?secretId=pscache/nothing"), range(20)))
     assert {a.status for a in answers} == {404}
-    assert {a.json()["__type"] for a in answers} == {"ResourceNotFoundException"}
+    assert {a.error_code for a in answers} == {"ResourceNotFoundException"}
     assert proxy.count("GetSecretValue") == 1
 
 
@@ -144,7 +144,7 @@ def test_refresh_now_fetches_anew_and_recaches(start_ext, proxy, aws):
     assert ext.get(f"{SECRET}?secretId=pscache/secret&refreshNow=1").status == 200
     assert ext.get(f"{SECRET}?secretId=pscache/secret&refreshNow=1").status == 200
     assert proxy.count("GetSecretValue") == 2
-    assert param(ext, name, "&refreshNow=maybe").json()["__type"] == "InvalidParameterValue"
+    assert param(ext, name, "&refreshNow=maybe").error_code == "InvalidParameterValue"
 
 
 def test_invalidate_drops_entries_without_fetching(start_ext, proxy, aws):
@@ -165,7 +165,7 @@ def test_invalidate_drops_entries_without_fetching(start_ext, proxy, aws):
     assert ext.get("/pscache/invalidate?all=true", method="POST").json() == {"Invalidated": 2}
     assert ext.get("/pscache/invalidate?all=true", method="POST", token=None).status == 403
     r = ext.get("/pscache/invalidate", method="POST")
-    assert r.status == 400 and r.json()["__type"] == "MissingParameter"
+    assert r.status == 400 and r.error_code == "MissingParameter"
     r = ext.get("/pscache/invalidate?all=true")
     assert r.status == 405 and r.headers["allow"] == "POST"
 

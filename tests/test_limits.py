@@ -61,10 +61,10 @@ def test_an_invalid_limit_stops_the_process_naming_it(start_ext):
 
 # -- sizes --------------------------------------------------------------------------
 
-def test_request_line_too_long_is_414_json_and_the_server_goes_on(shared_ext):
+def test_request_line_too_long_is_414_and_the_server_goes_on(shared_ext):
     target = PARAM + "&pad=" + "a" * 9000
     r, elapsed = timed(raw_request, shared_ext.port, request(target))
-    assert r.status == 414 and r.json()["__type"] == "RequestLineTooLong" and r.headers["connection"] == "close"
+    assert r.status == 414 and r.error_code == "RequestLineTooLong" and r.headers["connection"] == "close"
     assert elapsed < 2
     assert shared_ext.get(PARAM).status == 200
 
@@ -78,12 +78,12 @@ def test_request_line_at_the_limit_is_served(shared_ext):
 
 
 @pytest.mark.parametrize("shape", ["one huge header", "many headers"])
-def test_head_too_large_is_431_json(shared_ext, shape):
+def test_head_too_large_is_431(shared_ext, shape):
     extra = b"X-Big: " + b"b" * 20000 + b"\r\n" if shape == "one huge header" else b"".join(
         b"X-H%d: %s\r\n" % (i, b"v" * 50) for i in range(400)
     )
     r, elapsed = timed(raw_request, shared_ext.port, request(extra=extra))
-    assert r.status == 431 and r.json()["__type"] == "HeadersTooLarge"
+    assert r.status == 431 and r.error_code == "HeadersTooLarge"
     assert elapsed < 2
     assert shared_ext.get(PARAM).status == 200
 
@@ -106,13 +106,30 @@ def test_head_that_never_ends_is_431_soon_after_the_limit(shared_ext):
                 pass
             s.setblocking(True)
         answer = answer or s.recv(65536)
-    assert answer.startswith(b"HTTP/1.1 431 ") and b'"HeadersTooLarge"' in answer
+    assert answer.startswith(b"HTTP/1.1 431 ") and b"\r\n\r\nHeadersTooLarge: " in answer
     assert sent < 1_000_000  # the limit is 16 KiB; socket buffers account for the rest
 
 
-def test_malformed_request_is_400_json(shared_ext):
+def test_malformed_request_is_400(shared_ext):
     r = raw_request(shared_ext.port, b"GET /x HTTP/1.1\r\nBad Header Name: v\r\n\r\n")
-    assert r.status == 400 and r.json()["__type"] == "MalformedRequest"
+    assert r.status == 400 and r.error_code == "MalformedRequest"
+
+
+@pytest.mark.parametrize("accept,json_body", [(b"", False), (b"Accept: */*\r\n", False), (b"accept:application/json\r\n", True)])
+def test_refusals_before_routing_take_the_form_the_head_asked_for(shared_ext, accept, json_body):
+    """Refused on the socket, before any parsing: the Accept header is read from the raw head."""
+    cases = [
+        (request(PARAM + "&pad=" + "a" * 9000, extra=accept), 414, "RequestLineTooLong"),
+        (request(extra=accept + b"X-Big: " + b"b" * 20000 + b"\r\n"), 431, "HeadersTooLarge"),
+        (b"GET /x HTTP/1.1\r\n" + accept + b"Bad Header Name: v\r\n\r\n", 400, "MalformedRequest"),
+    ]
+    for data, status, code in cases:
+        r = raw_request(shared_ext.port, data)
+        assert r.status == status and r.error_code == code, r
+        if json_body:
+            assert r.headers["content-type"] == "application/json" and r.json()["__type"] == code
+        else:
+            assert r.headers["content-type"] == "text/plain; charset=utf-8" and r.error_message, r
 
 
 def test_huge_body_on_a_get_is_answered_and_does_not_pin_the_connection(shared_ext):
@@ -131,7 +148,7 @@ def test_connections_above_the_cap_are_answered_429_at_once(start_ext):
     try:
         time.sleep(0.2)  # let the server accept them
         r, elapsed = timed(raw_request, e.port, request())
-        assert r.status == 429 and r.json()["__type"] == "TooManyConnections" and r.headers["connection"] == "close"
+        assert r.status == 429 and r.error_code == "TooManyConnections" and r.headers["connection"] == "close"
         assert elapsed < 1
         held.pop().close()
         time.sleep(0.2)
@@ -203,7 +220,7 @@ def test_slow_client_gets_408_at_the_request_timeout(quick):
                 break
             answer += chunk
     elapsed = time.monotonic() - started
-    assert answer.startswith(b"HTTP/1.1 408 ") and b'"RequestTimeout"' in answer
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"\r\n\r\nRequestTimeout: " in answer
     assert 0.9 < elapsed < 2.5
     assert quick.get(PARAM).status == 200
 

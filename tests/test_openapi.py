@@ -34,7 +34,7 @@ def operations() -> list[tuple[str, str]]:
 
 def routed(port: int, method: str, path: str) -> bool:
     r = http_get(port, path, method=method)
-    return not (r.status == 404 and r.json().get("__type") == "UnknownPath")
+    return not (r.status == 404 and r.error_code == "UnknownPath")
 
 
 def test_the_description_names_every_endpoint_of_the_brief():

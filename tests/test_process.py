@@ -77,7 +77,7 @@ def test_port_in_use_is_a_clear_error(start_ext):
 def test_no_token_configured_refuses_everything(start_ext):
     e = start_ext(AWS_SESSION_TOKEN=None)
     r = e.get("/secretsmanager/get?secretId=pscache/secret", token="anything")
-    assert r.status == 403 and "AWS_SESSION_TOKEN" in r.json()["message"]
+    assert r.status == 403 and "AWS_SESSION_TOKEN" in r.error_message
 
 
 def test_container_authorization_token_is_the_fallback(start_ext):
@@ -94,7 +94,7 @@ def test_region_from_aws_region_alone(start_ext):
 def test_no_region_is_a_clear_502(start_ext):
     e = start_ext(AWS_DEFAULT_REGION=None, AWS_REGION=None)
     r = e.get("/secretsmanager/get?secretId=pscache/secret")
-    assert r.status == 502 and r.json()["__type"] == "NoRegion"
+    assert r.status == 502 and r.error_code == "NoRegion"
 
 
 def test_per_service_endpoint_variable_wins(start_ext, proxy):

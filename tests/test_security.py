@@ -69,7 +69,7 @@ def test_a_non_loopback_address_of_this_machine_is_refused(shared_ext):
 @pytest.mark.parametrize("header", [None, "wrong"])
 def test_the_token_is_never_taken_from_the_query_string(shared_ext, proxy, query, header):
     r = shared_ext.get(f"{PARAM}?name=plain-name&{query}", token=header)
-    assert r.status == 403 and r.json()["__type"] == "InvalidToken"
+    assert r.status == 403 and r.error_code == "InvalidToken"
     assert TOKEN not in r.body.decode()
     assert proxy.count("GetParameter") == 0
 
@@ -78,7 +78,7 @@ def test_the_token_is_never_taken_from_the_query_string(shared_ext, proxy, query
 @pytest.mark.parametrize("value", ["10.0.0.1", "127.0.0.1", "", "10.0.0.1, 127.0.0.1"])
 def test_x_forwarded_for_is_refused_even_with_the_right_token(shared_ext, proxy, name, value):
     r = shared_ext.get(f"{SECRET}?secretId=pscache/secret", headers={name: value})
-    assert r.status == 400 and r.json()["__type"] == "ForwardedRequest"
+    assert r.status == 400 and r.error_code == "ForwardedRequest"
     assert proxy.count("GetSecretValue") == 0
 
 
@@ -124,7 +124,7 @@ def test_no_secret_or_token_in_logs_or_error_bodies_at_any_level(start_ext, prox
     assert len(errors) >= 15
     for r in errors:
         body = r.body.decode("utf-8", "replace")
-        assert r.json().keys() == {"__type", "message"}
+        assert r.headers["content-type"].startswith("text/plain") and r.error_message, r
         for secret in SECRETS:
             assert secret not in body, (secret, r)
     assert e.stop() == 0
@@ -154,7 +154,7 @@ def test_a_non_ascii_name_with_an_ascii_stdout_is_not_a_500(start_ext):
     """Regression: logging a non-ASCII name raised UnicodeEncodeError when stdout was ASCII (PYTHONIOENCODING)."""
     e = start_ext(PYTHONIOENCODING="ascii")
     r = e.get(f"{PARAM}?name=%2Fcaf%C3%A9")
-    assert r.status == 404 and r.json()["__type"] == "ParameterNotFound"
+    assert r.status == 404 and r.error_code == "ParameterNotFound"
     e.stop()
     assert "/caf\\xe9" in e.output()
 

@@ -43,7 +43,7 @@ func post(url string, body any, errorType string) error {
 	return resp.Body.Close()
 }
 
-// report: errorType is pscache's __type for a PscacheError, else the Go type of the error.
+// report: errorType is pscache's error code (X-Amzn-ErrorType) for a PscacheError, else the Go type of the error.
 func report(url string, err error) error {
 	errorType := fmt.Sprintf("%T", err)
 	var failure *PscacheError

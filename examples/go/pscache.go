@@ -9,14 +9,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 )
 
-// PscacheError is an error answer: the HTTP status and pscache's JSON body {"__type", "message"}.
+// PscacheError is an error answer: the HTTP status, the code (the X-Amzn-ErrorType header) and the message.
 type PscacheError struct {
 	Status  int
-	Type    string `json:"__type"`
-	Message string `json:"message"`
+	Type    string
+	Message string
 }
 
 func (e *PscacheError) Error() string {
@@ -73,10 +74,12 @@ func pscacheGet(path string, query url.Values, into any) error {
 	if resp.StatusCode == http.StatusOK {
 		return json.Unmarshal(body, into)
 	}
-	failure := &PscacheError{Status: resp.StatusCode}
-	if json.Unmarshal(body, failure) != nil || failure.Type == "" {
-		// The AWS extension answers errors in plain text.
-		failure.Type, failure.Message = "ExtensionError", string(body)
+	// pscache's error body is plain text, "<code>: <message>"; the AWS extension's has no code header.
+	failure := &PscacheError{Status: resp.StatusCode, Type: resp.Header.Get("X-Amzn-ErrorType"), Message: string(body)}
+	if failure.Type == "" {
+		failure.Type = "ExtensionError"
+	} else {
+		failure.Message = strings.TrimPrefix(failure.Message, failure.Type+": ")
 	}
 	return failure
 }

@@ -1,7 +1,7 @@
 // A Lambda handler that reads a parameter and a secret through pscache.
 // Managed runtime: handler `function.handler` (nodejs18.x or later). Custom runtime: `bootstrap` in this folder.
 // The event may name what to read: {"parameter": "/app/flag", "secret": "app/api-key"}; otherwise the
-// EXAMPLE_PARAMETER and EXAMPLE_SECRET variables do. Errors from pscache propagate (errorType = pscache's __type).
+// EXAMPLE_PARAMETER and EXAMPLE_SECRET variables do. Errors from pscache propagate (errorType = pscache's error code (X-Amzn-ErrorType)).
 import { getParameter, getSecret } from "./pscache-client.mjs";
 
 // Never return or log a secret: its first three characters and its length are enough to check it.

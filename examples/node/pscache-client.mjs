@@ -2,7 +2,7 @@
 // Copy this file next to your handler. `localhost` may resolve to ::1 first (Node 17+): pscache listens there too.
 const port = process.env.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT ?? "2773";
 
-// pscache answered with an error: its HTTP status and its JSON body {"__type", "message"}.
+// pscache answered with an error: its HTTP status, its code (the X-Amzn-ErrorType header) and its message.
 export class PscacheError extends Error {
   constructor(status, errorType, message) {
     super(`pscache answered ${status} ${errorType}: ${message}`);
@@ -20,13 +20,11 @@ export async function get(path, query) {
   });
   const text = await response.text();
   if (response.ok) return JSON.parse(text);
-  let doc;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    doc = { message: text }; // the AWS extension answers errors in plain text
-  }
-  throw new PscacheError(response.status, doc.__type || "ExtensionError", doc.message || "");
+  // pscache's error body is plain text, "<code>: <message>"; the AWS extension's has no code header.
+  const code = response.headers.get("x-amzn-errortype");
+  if (!code) throw new PscacheError(response.status, "ExtensionError", text);
+  const message = text.startsWith(`${code}: `) ? text.slice(code.length + 2) : text;
+  throw new PscacheError(response.status, code, message);
 }
 
 // The GetParameter `Parameter` object: Name, Type, Value, Version, ...

@@ -12,7 +12,7 @@ async function post(url, body, errorType) {
   await (await fetch(url, { method: "POST", headers, body: JSON.stringify(body) })).arrayBuffer();
 }
 
-// An error may name its own errorType (PscacheError carries pscache's __type).
+// An error may name its own errorType (PscacheError carries pscache's error code (X-Amzn-ErrorType)).
 const errorBody = (err) => ({
   errorType: err?.errorType || err?.name || "Error",
   errorMessage: String(err?.message ?? err),

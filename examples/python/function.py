@@ -3,7 +3,7 @@
 Managed runtime: handler `function.handler` (python3.11+). Custom runtime: `bootstrap` in this folder.
 The event may name what to read: {"parameter": "/app/flag", "secret": "app/api-key"}; otherwise the
 EXAMPLE_PARAMETER and EXAMPLE_SECRET variables do. Errors from pscache propagate, so Lambda reports them
-with errorType = pscache's `__type` (ParameterNotFound, AccessDeniedException, ...).
+with errorType = pscache's error code, `X-Amzn-ErrorType` (ParameterNotFound, AccessDeniedException, ...).
 """
 
 import os

@@ -16,7 +16,7 @@ PORT = os.environ.get("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "2773")
 
 
 class PscacheError(Exception):
-    """pscache answered with an error: its HTTP status and its JSON body {"__type", "message"}."""
+    """pscache answered with an error: its HTTP status, its code (the X-Amzn-ErrorType header) and its message."""
 
     def __init__(self, status: int, error_type: str, message: str):
         super().__init__(f"pscache answered {status} {error_type}: {message}")
@@ -34,12 +34,11 @@ def get(path: str, **query: str) -> dict:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
     except urllib.error.HTTPError as err:
-        status, body = err.code, err.read()
-    try:
-        doc = json.loads(body)
-    except ValueError:  # the AWS extension answers errors in plain text
-        doc = {"message": body.decode("utf-8", "replace")}
-    raise PscacheError(status, doc.get("__type") or "ExtensionError", doc.get("message") or "")
+        code, text = err.headers.get("X-Amzn-ErrorType"), err.read().decode("utf-8", "replace")
+        if code is None:  # the AWS extension: no code, a generic text
+            raise PscacheError(err.code, "ExtensionError", text) from None
+        # pscache's error body is plain text, "<code>: <message>".
+        raise PscacheError(err.code, code, text.removeprefix(f"{code}: ")) from None
 
 
 def get_parameter(name: str, decrypt: bool = True) -> dict:

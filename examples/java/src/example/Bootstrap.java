@@ -15,7 +15,7 @@ import java.util.Map;
 
 /**
  * A minimal Lambda custom runtime (Runtime API 2018-06-01), JDK only: GET invocation/next, run {@link Handler},
- * POST .../response, or .../error with errorType = pscache's __type for a {@link Pscache.PscacheException}.
+ * POST .../response, or .../error with errorType = pscache's error code (X-Amzn-ErrorType) for a {@link Pscache.PscacheException}.
  */
 public final class Bootstrap {
     private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();

@@ -12,7 +12,7 @@ import java.util.Map;
 
 /** Reads SSM parameters and Secrets Manager secrets through pscache (or the AWS extension): JDK 17+ only. */
 public final class Pscache {
-    /** pscache answered with an error: its HTTP status and its JSON body {"__type", "message"}. */
+    /** pscache answered with an error: its HTTP status, its code (the X-Amzn-ErrorType header) and its message. */
     public static final class PscacheException extends RuntimeException {
         public final int status;
         public final String errorType;
@@ -47,15 +47,11 @@ public final class Pscache {
                 .header("X-Aws-Parameters-Secrets-Token", token()).timeout(Duration.ofSeconds(10)).build();
         HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
         if (response.statusCode() == 200) return (Map<String, Object>) Json.parse(response.body());
-        String type = "ExtensionError";
-        String message = response.body(); // the AWS extension answers errors in plain text
-        try {
-            Map<String, Object> doc = (Map<String, Object>) Json.parse(response.body());
-            type = String.valueOf(doc.getOrDefault("__type", type));
-            message = String.valueOf(doc.getOrDefault("message", ""));
-        } catch (RuntimeException notJson) {
-            // keep the plain text
-        }
+        // pscache's error body is plain text, "<code>: <message>"; the AWS extension's has no code header.
+        String message = response.body();
+        String type = response.headers().firstValue("X-Amzn-ErrorType").orElse(null);
+        if (type == null) throw new PscacheException(response.statusCode(), "ExtensionError", message);
+        if (message.startsWith(type + ": ")) message = message.substring(type.length() + 2);
         throw new PscacheException(response.statusCode(), type, message);
     }
 

@@ -1,0 +1,3 @@
+module typedgo
+
+go 1.19
