@@ -6,6 +6,9 @@
     scripts/demo --layer DIR         # the compiled binary from an unpacked layer zip
     scripts/demo --memory 128        # in a sized environment: 128 MB's CPU share and memory limit, cold files
                                      # (--init-cpu boost: INIT unthrottled; needs root and cgroups)
+    scripts/demo --parameter /demo/missing   # what each invoke reads: here the error path (the demo then fails)
+
+The exit status is 0 only if every invoke succeeded and pscache exited cleanly.
 
 It starts moto in server mode, seeds a parameter, a SecureString and a secret,
 launches pscache as an external extension in the Lambda emulator, runs the
@@ -43,7 +46,7 @@ def example(args, aws: LocalAws, work: Path, stack: contextlib.ExitStack) -> tup
     sm.create_secret(Name="demo/api-key", SecretString="sk-demo-0123456789")
     command, handler = runtime_command(args.runtime, work / "build")
     env = {"EXAMPLE_PARAMETER": "/demo/greeting", "EXAMPLE_SECRET": "demo/api-key"}
-    return command, handler, env, {"parameter": "/demo/db-password"}
+    return command, handler, env, {"parameter": args.parameter}
 
 
 def walkthrough(args, aws: LocalAws, work: Path, stack: contextlib.ExitStack) -> tuple[list[str], str, dict, dict]:
@@ -73,6 +76,8 @@ def main() -> int:
     parser.add_argument("--walkthrough", action="store_true", help="run the blog walkthrough (needs MariaDB)")
     parser.add_argument("--layer", help="unpacked layer folder (with extensions/pscache) to run instead of python -m app")
     parser.add_argument("--invokes", type=int, default=3)
+    parser.add_argument("--parameter", default="/demo/db-password",
+                        help="the parameter each invoke of the example reads (seeded: /demo/greeting, /demo/db-password)")
     parser.add_argument("--memory", type=int, metavar="MB",
                         help="run in a sized environment of this memory size (128-10240): CPU share, memory limit, "
                              "files evicted from the page cache first")
@@ -115,6 +120,7 @@ def run(args, aws: LocalAws, work: Path, stack: contextlib.ExitStack) -> int:
             print(f"sized environment: {args.memory} MB, CPU quota {emu.cpu_quota_us()} us per 100 ms, "
                   f"INIT CPU '{args.init_cpu}', files evicted from the page cache; {emu.cgroups.description}")
         print()
+        failed = 0
         for n in range(1, args.invokes + 1):
             before = (proxy.count("GetParameter"), proxy.count("GetSecretValue"))
             result = emu.invoke(payload=payload, timeout_s=60 if args.memory else 15)
@@ -136,11 +142,17 @@ def run(args, aws: LocalAws, work: Path, stack: contextlib.ExitStack) -> int:
             if result.report is not None:
                 print(result.report.line())
                 print("\n".join(result.report.process_lines()))
+            failed += not result.ok or result.function_error is not None
         shutdown = emu.shutdown()
         ext = shutdown.extensions["pscache"]
         print(f"SHUTDOWN reason={shutdown.reason}: pscache {ext.state}, exit code {ext.exit_code}, "
               f"{ext.exit_ms:.0f} ms after the event")
         print("\npscache's log:\n" + emu.output("pscache"))
+    if failed or ext.exit_code != 0:
+        # The main job proves the whole chain: a failed invoke or an unclean exit is a failed demo.
+        print(f"demo: FAILED ({failed} of {args.invokes} invokes failed; pscache exit code {ext.exit_code})",
+              file=sys.stderr)
+        return 1
     return 0
 
 
