@@ -41,6 +41,9 @@ APIS = {
     "GetSecretValue": ("secretsmanager", "get_secret_value"),
     "BatchGetSecretValue": ("secretsmanager", "batch_get_secret_value"),
 }
+# Beside botocore/data in the layer (build/trim_botocore.py): whole models of both services, whose own data keeps
+# only the five reads; the wire front's pass-through makes a client from them on its first other operation.
+WHOLE_MODELS = "data-whole-models"
 GET_PARAMETERS_MAX = 10  # names per GetParameters call (API limit)
 BATCH_SECRETS_MAX = 20  # ids per BatchGetSecretValue call (API limit)
 
@@ -100,8 +103,10 @@ class Upstream:
             options["ignore_configured_endpoint_urls"] = True
         return AioConfig(**options)
 
-    async def _client(self, service: str):
-        client = self._clients.get(service)
+    async def _client(self, service: str, whole: str | None = None):
+        """The service's client; `whole`: one made from the whole model in that folder (see WHOLE_MODELS)."""
+        key = f"{service} (whole model)" if whole else service
+        client = self._clients.get(key)
         if client is not None:
             return client
         async with self._lock:
@@ -109,14 +114,30 @@ class Upstream:
                 # On a thread: the import takes ~200 ms, which would stall every other request and the timeout
                 # of this one.
                 await asyncio.to_thread(self._preload)
-            if service not in self._clients:
+            if key not in self._clients:
+                session = self._session
+                if whole:
+                    import aioboto3
+
+                    session = aioboto3.Session(region_name=self.region)
+                    session._session.get_component("data_loader").search_paths.insert(0, whole)
                 endpoint = self._settings.self_endpoints.get(service)
                 client = await self._stack.enter_async_context(
-                    self._session.client(service, config=self._config(service), endpoint_url=endpoint)
+                    session.client(service, config=self._config(service), endpoint_url=endpoint)
                 )
-                self._clients[service] = client
-                self._stats.clients.append(service)
-        return self._clients[service]
+                self._clients[key] = client
+                self._stats.clients.append(key)
+        return self._clients[key]
+
+    async def _client_for(self, service: str, operation: str):
+        """A client whose model has the operation: the reads' client, else (in the layer) the whole model's."""
+        client = await asyncio.shield(self._client(service))
+        if operation in client.meta.service_model.operation_names:
+            return client
+        import botocore
+
+        whole = os.path.join(os.path.dirname(botocore.__file__), WHOLE_MODELS)
+        return await asyncio.shield(self._client(service, whole)) if os.path.isdir(whole) else client
 
     async def warm(self) -> None:
         """Create both clients ahead of the first miss: model load, endpoint and credential resolution."""
@@ -153,7 +174,7 @@ class Upstream:
 
         started = time.monotonic()
         try:
-            client = await asyncio.shield(self._client(service))
+            client = await self._client_for(service, operation)
             output = await client._make_api_call(operation, params)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code") or "UnknownError"
@@ -170,8 +191,7 @@ class Upstream:
     async def input_shape(self, service: str, operation: str):
         """The input shape of one operation of the service's model (None: it takes none), False if the model
         has no such operation."""
-        client = await asyncio.shield(self._client(service))
-        model = client.meta.service_model
+        model = (await self._client_for(service, operation)).meta.service_model
         if operation not in model.operation_names:
             return False
         return model.operation_model(operation).input_shape
