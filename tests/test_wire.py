@@ -3,7 +3,6 @@ behind the fault proxy, boto3 clients whose endpoint is pscache."""
 
 import base64
 import datetime
-import hashlib
 import http.client
 import json
 import threading
@@ -17,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from conftest import BINARY, REGION, SECRET_V1, SECRET_V2
 from harness import TOKEN
-from locallambda.fault_proxy import throttle
+from locallambda.fault_proxy import delay, throttle
 
 JSON11 = "application/x-amz-json-1.1"
 
@@ -150,10 +149,24 @@ def test_missing_names_raise_the_sdks_own_exceptions(ext):
 
 # -- pass-through and invalidation ----------------------------------------------------------------------------
 
+def test_concurrent_reads_from_both_fronts_make_one_call(start_ext, proxy):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ext = start_ext()
+    ssm = client(ext, "ssm")
+    ssm.describe_parameters(MaxResults=1)  # the SDK and both clients are ready: only the read is timed
+    proxy.inject("GetParameter", delay(0.5))
+    with ThreadPoolExecutor(6) as pool:
+        wire = [pool.submit(lambda: client(ext, "ssm").get_parameter(Name="/pscache/lru/5")) for _ in range(5)]
+        api = pool.submit(ext.get, f"/systemsmanager/parameters/get?name={quote('/pscache/lru/5', safe='')}")
+        values = [f.result()["Parameter"]["Value"] for f in wire] + [api.result().json()["Parameter"]["Value"]]
+    assert values == ["lru-5"] * 6 and proxy.count("GetParameter") == 1
+
+
 def test_a_write_passes_through_and_the_next_read_is_fresh(start_ext, proxy, aws):
     aws["ssm"].put_parameter(Name="/pscache/wire/written", Value="before", Type="String")
-    aws["sm"].create_secret(Name="pscache/wire/written", SecretString="before")
-    ext = start_ext()
+    aws["sm"].create_secret(Name="pscache/wire/written", SecretString="before-secret-value")
+    ext = start_ext(PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL="DEBUG")
     ssm, sm = client(ext, "ssm"), client(ext, "secretsmanager")
     assert ssm.get_parameter(Name="/pscache/wire/written")["Parameter"]["Value"] == "before"
     assert ext.get("/systemsmanager/parameters/batch?names=/pscache/wire/written").status == 200  # cached too
@@ -161,10 +174,15 @@ def test_a_write_passes_through_and_the_next_read_is_fresh(start_ext, proxy, aws
     assert put["Version"] == 2 and proxy.count("PutParameter") == 1
     assert ssm.get_parameter(Name="/pscache/wire/written")["Parameter"]["Value"] == "after"
     assert ext.get("/systemsmanager/parameters/batch?names=/pscache/wire/written").json()["Parameters"][0]["Value"] == "after"
-    assert sm.get_secret_value(SecretId="pscache/wire/written")["SecretString"] == "before"
-    sm.put_secret_value(SecretId="pscache/wire/written", SecretBinary=b"\x00after")  # a blob, base64 both ways
-    assert sm.get_secret_value(SecretId="pscache/wire/written")["SecretBinary"] == b"\x00after"
+    assert sm.get_secret_value(SecretId="pscache/wire/written")["SecretString"] == "before-secret-value"
+    sm.put_secret_value(SecretId="pscache/wire/written", SecretBinary=b"\x00after-secret")  # base64 both ways
+    assert sm.get_secret_value(SecretId="pscache/wire/written")["SecretBinary"] == b"\x00after-secret"
     assert proxy.count("GetParameter") == 2 and proxy.count("GetSecretValue") == 2
+    log = ext.output()
+    assert "dropped" in log  # DEBUG says what a write invalidated, by name only
+    for never in ("before-secret-value", "after-secret", base64.b64encode(b"\x00after-secret").decode(), TOKEN,
+                  "Signature="):
+        assert never not in log
 
 
 def test_other_operations_and_their_errors_pass_through_as_aws_sent_them(ext, aws):
