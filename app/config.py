@@ -67,6 +67,7 @@ class Settings:
     limits = None  # Limits(); see read_limits
     ca_bundle: tuple | None = None  # (variable, path) of the CA bundle the SDK verifies AWS with, where one is set
     upstream_tls = True  # False only when both services' endpoints are plain http:// (a local AWS)
+    self_endpoints: dict = {}  # service -> endpoint to call instead of one that points at pscache (config.self_endpoints)
     sources: tuple = ()  # where each value came from, for the DEBUG lines
     warnings: tuple = ()
 
@@ -254,12 +255,48 @@ def ca_bundle(environ: dict) -> tuple[str, str] | None:
     return None
 
 
-def upstream_tls(environ: dict) -> bool:
+ENDPOINT_VARIABLES = {"ssm": "AWS_ENDPOINT_URL_SSM", "secretsmanager": "AWS_ENDPOINT_URL_SECRETS_MANAGER"}
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+def points_at_self(url: str, port: int) -> bool:
+    """Whether an endpoint URL is pscache's own port on loopback: the function's SDK reading through pscache
+    (its wire front), a variable every extension inherits from the function, not an upstream to call."""
+    rest = url.strip().lower().partition("://")[2].split("/", 1)[0]
+    host, _, given = rest.rpartition(":") if not rest.endswith("]") else (rest, "", "")
+    if not host:
+        host, given = rest, ""
+    default = "443" if url.strip().lower().startswith("https") else "80"
+    return host in _LOOPBACK_HOSTS and (given or default) == str(port)
+
+
+def configured_endpoint(environ: dict, service: str, port: int) -> str | None:
+    """The endpoint botocore would use for service (its service variable, else AWS_ENDPOINT_URL), skipping any that
+    is pscache itself; None: AWS's own endpoint."""
+    if (environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").strip().lower() == "true":
+        return None
+    for variable in (ENDPOINT_VARIABLES[service], "AWS_ENDPOINT_URL"):
+        url = (environ.get(variable) or "").strip()
+        if url and not points_at_self(url, port):
+            return url
+    return None
+
+
+def self_endpoints(environ: dict, port: int) -> dict:
+    """service -> the endpoint pscache calls instead (None: AWS's own), for each service whose endpoint variable
+    points at pscache: its client must ignore that variable, or every miss would loop back into pscache."""
+    looped = {}
+    for service, variable in ENDPOINT_VARIABLES.items():
+        own = [environ.get(v) or "" for v in (variable, "AWS_ENDPOINT_URL")]
+        if any(url.strip() and points_at_self(url, port) for url in own):
+            looped[service] = configured_endpoint(environ, service, port)
+    return looped
+
+
+def upstream_tls(environ: dict, port: int = 2773) -> bool:
     """Whether either client will speak TLS, so load a CA bundle: botocore's endpoint variables, else AWS's https."""
-    ignore = (environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").strip().lower() == "true"
-    for service_variable in ("AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_SECRETS_MANAGER"):
-        url = None if ignore else (environ.get(service_variable) or environ.get("AWS_ENDPOINT_URL"))
-        if not (url or "").strip().lower().startswith("http://"):
+    for service in ENDPOINT_VARIABLES:
+        if not (configured_endpoint(environ, service, port) or "").lower().startswith("http://"):
             return True
     return False
 
@@ -332,7 +369,8 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
         metrics_every_invokes=metrics_every,
         limits=limits,
         ca_bundle=ca_bundle(env),
-        upstream_tls=upstream_tls(env),
+        upstream_tls=upstream_tls(env, port),
+        self_endpoints=self_endpoints(env, port),
         extension_name=extension_name(env, sys.argv[0] if argv0 is None else argv0),
         runtime_api=runtime_api(env),
         init_type=init_type(env),

@@ -57,6 +57,27 @@ class Outcome:
         self.extras: list[Entry] = []
         self.missing: list = []
 
+    def items(self, keys: list) -> list[bytes]:
+        """The cached items answered, in the order of keys, then those the fetches brought along."""
+        found = [self.results[k].entry.item for k in keys if k in self.results]
+        return found + [entry.item for entry in self.extras]
+
+
+# The state a multi-key answer reports: the least cached one among its items.
+_STATE_ORDER = ("stale", "miss", "coalesced", "hit")
+
+
+def cache_headers(results: list[Result], now: float) -> dict[str, str]:
+    """X-Pscache-Cache (the least cached of the items), X-Pscache-Age and X-Pscache-Stale-Reason of an answer."""
+    states = {r.state for r in results}
+    headers = {"X-Pscache-Cache": next((s for s in _STATE_ORDER if s in states), "miss")}
+    if results:
+        headers["X-Pscache-Age"] = str(int(max(now - r.entry.fetched for r in results)))
+    reasons = sorted({r.reason for r in results if r.reason})
+    if reasons:
+        headers["X-Pscache-Stale-Reason"] = ",".join(reasons)
+    return headers
+
 
 class Loader:
     def __init__(self, settings: Settings, cache: Cache, reads: Reads, stats: Stats):

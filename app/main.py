@@ -72,6 +72,9 @@ def main() -> int:
     log.info(f"pscache {__version__} serving on {addresses}" + (f", registered as {name!r}" if api else ""))
     for line in settings.warnings + ((bundle_problem,) if bundle_problem else ()):
         log.warn(line)
+    for service, endpoint in settings.self_endpoints.items():
+        log.info(f"{config.ENDPOINT_VARIABLES[service]} points at pscache: the function's SDK reads {service} through "
+                 f"pscache, which calls {endpoint or 'AWS'} itself")
     if log.enabled("debug"):
         for variable, value in settings.sources:
             log.debug(f"{variable}={value}")
@@ -158,6 +161,7 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None, 
         from app.server import create_app
         from app.stats import Stats
         from app.upstream import Upstream
+        from app.wire import WireFront
 
         stats = Stats()
         cache = Cache(settings.cache_size, settings.cache_max_bytes, settings.stale_if_error)
@@ -166,7 +170,9 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None, 
         cache.storing = not snap_start
         upstream = Upstream(settings, stats)
         loader = Loader(settings, cache, Reads(settings, upstream), stats)
-        server = HttpServer(create_app(settings, loader), adopt(sockets), settings.limits)
+        # POST / is the services' own protocol (app/wire.py); every other request is the 2773 API.
+        front = WireFront(settings, loader, upstream, create_app(settings, loader))
+        server = HttpServer(front, adopt(sockets), settings.limits)
         await server.start()
     except Exception as exc:
         return _fail_init(

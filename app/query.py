@@ -134,10 +134,15 @@ def _list(pairs: list[tuple[str, str]], key: str) -> list[str]:
     return list(seen)
 
 
+def parameter_request(name: str, with_decryption: bool) -> ParameterRequest:
+    """A read of `name` (which may end in its selector), as both fronts key it."""
+    return ParameterRequest(*split_selector(name), with_decryption=with_decryption)
+
+
 def parse_parameters(raw_query: bytes | str) -> list[ParameterRequest]:
     pairs = _pairs(raw_query)
     decrypt = _flag(_first(pairs), "withDecryption")
-    return [ParameterRequest(*split_selector(name), with_decryption=decrypt) for name in _list(pairs, "names")]
+    return [parameter_request(name, decrypt) for name in _list(pairs, "names")]
 
 
 def parse_path(raw_query: bytes | str) -> PathRequest:

@@ -17,29 +17,19 @@ from starlette.routing import Route
 from app import log, render
 from app.auth import TokenGate
 from app.errors import ApiError, accept_of, accepts_json
-from app.loader import Loader, Outcome, Result
+from app.loader import Loader, Result, cache_headers
 from app.query import (
     parse_invalidate, parse_parameter, parse_parameters, parse_path, parse_secret, parse_secrets, refresh_now,
 )
 
 JSON = "application/json"
-# The state a multi-key answer reports: the least cached one among its items.
-_STATE_ORDER = ("stale", "miss", "coalesced", "hit")
 
 
 def create_app(settings, loader: Loader) -> TokenGate:
     cache, reads = loader.cache, loader.reads
 
     def answer(results: list[Result], body: bytes) -> Response:
-        states = {r.state for r in results}
-        headers = {"X-Pscache-Cache": next((s for s in _STATE_ORDER if s in states), "miss")}
-        if results:
-            now = cache.clock()
-            headers["X-Pscache-Age"] = str(int(max(now - r.entry.fetched for r in results)))
-        reasons = sorted({r.reason for r in results if r.reason})
-        if reasons:
-            headers["X-Pscache-Stale-Reason"] = ",".join(reasons)
-        return Response(body, media_type=JSON, headers=headers)
+        return Response(body, media_type=JSON, headers=cache_headers(results, cache.clock()))
 
     def endpoint(handler):
         """Turn ApiError into its answer, and any other failure into a 500 with one ERROR line."""
@@ -71,20 +61,16 @@ def create_app(settings, loader: Loader) -> TokenGate:
     async def get_path(query: bytes) -> Response:
         return await single(query, parse_path(query))
 
-    def items(outcome: Outcome, keys: list) -> list[bytes]:
-        found = [outcome.results[k].entry.item for k in keys if k in outcome.results]
-        return found + [entry.item for entry in outcome.extras]
-
     async def get_parameters(query: bytes) -> Response:
         keys = [r.cache_key for r in parse_parameters(query)]
         outcome = await loader.read_many(keys, reads.parameters, refresh_now(query))
-        body = render.parameters_body(items(outcome, keys), outcome.missing)
+        body = render.parameters_body(outcome.items(keys), outcome.missing)
         return answer(list(outcome.results.values()), body)
 
     async def get_secrets(query: bytes) -> Response:
         keys = [r.cache_key for r in parse_secrets(query)]
         outcome = await loader.read_many(keys, reads.secrets, refresh_now(query))
-        body = render.secrets_body(items(outcome, keys), outcome.missing)
+        body = render.secrets_body(outcome.items(keys), outcome.missing)
         return answer(list(outcome.results.values()), body)
 
     async def invalidate(query: bytes) -> Response:

@@ -41,6 +41,9 @@ APIS = {
     "GetSecretValue": ("secretsmanager", "get_secret_value"),
     "BatchGetSecretValue": ("secretsmanager", "batch_get_secret_value"),
 }
+# Beside botocore/data in the layer (build/trim_botocore.py): whole models of both services, whose own data keeps
+# only the five reads; the wire front's pass-through makes a client from them on its first other operation.
+WHOLE_MODELS = "data-whole-models"
 GET_PARAMETERS_MAX = 10  # names per GetParameters call (API limit)
 BATCH_SECRETS_MAX = 20  # ids per BatchGetSecretValue call (API limit)
 
@@ -66,6 +69,8 @@ class Upstream:
         self._stack = AsyncExitStack()  # holds the clients open for the life of the process
         self._clients: dict[str, object] = {}
         self._lock = asyncio.Lock()
+        # botocore reads only AWS_DEFAULT_REGION; Lambda sets both, containers often only AWS_REGION.
+        self.region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
 
     def _preload(self) -> None:
         """Import the AWS SDK and make the session; run on a thread by _client, under its lock."""
@@ -75,10 +80,7 @@ class Upstream:
         with lean_imports.no_default_ca():
             import aioboto3
 
-        self._session = aioboto3.Session(
-            # botocore reads only AWS_DEFAULT_REGION; Lambda sets both, containers often only AWS_REGION.
-            region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-        )
+        self._session = aioboto3.Session(region_name=self.region)
 
     def _config(self, service: str):
         from aiobotocore.config import AioConfig
@@ -96,10 +98,15 @@ class Upstream:
         if timeout_ms:
             # No single attempt may outlive the whole-call deadline either.
             options["connect_timeout"] = options["read_timeout"] = timeout_ms / 1000
+        if service in self._settings.self_endpoints:
+            # The variable names pscache itself (the function reads through the wire front): calling it would loop.
+            options["ignore_configured_endpoint_urls"] = True
         return AioConfig(**options)
 
-    async def _client(self, service: str):
-        client = self._clients.get(service)
+    async def _client(self, service: str, whole: str | None = None):
+        """The service's client; `whole`: one made from the whole model in that folder (see WHOLE_MODELS)."""
+        key = f"{service} (whole model)" if whole else service
+        client = self._clients.get(key)
         if client is not None:
             return client
         async with self._lock:
@@ -107,13 +114,30 @@ class Upstream:
                 # On a thread: the import takes ~200 ms, which would stall every other request and the timeout
                 # of this one.
                 await asyncio.to_thread(self._preload)
-            if service not in self._clients:
+            if key not in self._clients:
+                session = self._session
+                if whole:
+                    import aioboto3
+
+                    session = aioboto3.Session(region_name=self.region)
+                    session._session.get_component("data_loader").search_paths.insert(0, whole)
+                endpoint = self._settings.self_endpoints.get(service)
                 client = await self._stack.enter_async_context(
-                    self._session.client(service, config=self._config(service))
+                    session.client(service, config=self._config(service), endpoint_url=endpoint)
                 )
-                self._clients[service] = client
-                self._stats.clients.append(service)
-        return self._clients[service]
+                self._clients[key] = client
+                self._stats.clients.append(key)
+        return self._clients[key]
+
+    async def _client_for(self, service: str, operation: str):
+        """A client whose model has the operation: the reads' client, else (in the layer) the whole model's."""
+        client = await asyncio.shield(self._client(service))
+        if operation in client.meta.service_model.operation_names:
+            return client
+        import botocore
+
+        whole = os.path.join(os.path.dirname(botocore.__file__), WHOLE_MODELS)
+        return await asyncio.shield(self._client(service, whole)) if os.path.isdir(whole) else client
 
     async def warm(self) -> None:
         """Create both clients ahead of the first miss: model load, endpoint and credential resolution."""
@@ -142,6 +166,47 @@ class Upstream:
             raise failure from None
         self._stats.call(api, "ok", time.monotonic() - started)
         return output
+
+    async def call(self, service: str, operation: str, params: dict) -> dict:
+        """Any operation of either service by its API name, with botocore's generic call (the wire front's
+        pass-through). A ClientError propagates as AWS sent it; any other failure becomes an ApiError."""
+        from botocore.exceptions import ClientError
+
+        started = time.monotonic()
+        try:
+            client = await self._client_for(service, operation)
+            output = await client._make_api_call(operation, params)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code") or "UnknownError"
+            self._stats.call(operation, code, time.monotonic() - started)
+            raise
+        except Exception as exc:
+            failure = _classify(exc, operation, 0, self._settings.ca_bundle)
+            self._stats.call(operation, failure.code, time.monotonic() - started)
+            log.error(f"{operation} request failed: {failure.code} ({failure.status}): {failure.message}")
+            raise failure from None
+        self._stats.call(operation, "ok", time.monotonic() - started)
+        return output
+
+    async def input_shape(self, service: str, operation: str):
+        """The input shape of one operation of the service's model (None: it takes none), False if the model
+        has no such operation."""
+        model = (await self._client_for(service, operation)).meta.service_model
+        if operation not in model.operation_names:
+            return False
+        return model.operation_model(operation).input_shape
+
+    async def credentials(self, fresh: bool = False):
+        """The credentials pscache calls AWS with (frozen: access_key, secret_key, token), or None. fresh: resolve
+        the credential chain anew, for credentials the function's SDK refreshed before pscache's did."""
+        await asyncio.shield(self._client("ssm"))  # the SDK and the session, made once
+        if fresh:
+            from aiobotocore.session import AioSession
+
+            credentials = await AioSession().get_credentials()
+        else:
+            credentials = await self._session.get_credentials()
+        return None if credentials is None else await credentials.get_frozen_credentials()
 
     async def get_parameter(self, request: ParameterRequest) -> dict:
         output = await self._call(

@@ -1,4 +1,5 @@
-"""One function, five ways: a parameter and a secret per invoke, through the SDK in the function or through pscache.
+"""One function, seven ways: a parameter and a secret per invoke, through the SDK in the function or through pscache
+(its 2773 API, or the SDK in the function with its endpoint set to pscache).
 
 Each variant is a custom runtime process (bench/functions/) under the Lambda emulator, with pscache as its
 extension or with no extension at all. One run of a variant: INIT, then `invokes` invokes, then the figures.
@@ -27,6 +28,7 @@ class Variant:
     function: str  # file in bench/functions
     with_pscache: bool
     calls_per_invoke: bool  # True: two upstream calls every invoke; False: two in all (cached)
+    sdk_endpoint: bool = False  # the function's SDK calls pscache's wire front (AWS_ENDPOINT_URL_SSM, ...)
 
     def command(self) -> list[str]:
         path = str(FUNCTIONS / self.function)
@@ -44,6 +46,9 @@ VARIANTS = (
     Variant("Python, boto3 in the function", "py_boto3.py", False, True),
     Variant("Python, Powertools Parameters (cache 300 s)", "py_powertools.py", False, False),
     Variant("Python, through pscache", "py_pscache.py", True, False),
+    # No code change: the SDK functions above, with only the two endpoint variables pointing at pscache.
+    Variant("Node, SDK in the function, endpoint = pscache", "node_sdk.mjs", True, False, sdk_endpoint=True),
+    Variant("Python, boto3 in the function, endpoint = pscache", "py_boto3.py", True, False, sdk_endpoint=True),
 )
 
 
@@ -85,6 +90,8 @@ def run_variant(variant: Variant, env: dict[str, str], proxy: FaultProxy, ext_di
     """INIT and `invokes` invokes of one variant; the proxy's counts are reset first."""
     port = free_port()
     env = dict(env, PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=str(port), **(extra_env or {}))
+    if variant.sdk_endpoint:  # pscache inherits them too, and ignores them for its own calls
+        env.update(AWS_ENDPOINT_URL_SSM=f"http://localhost:{port}", AWS_ENDPOINT_URL_SECRETS_MANAGER=f"http://localhost:{port}")
     proxy.reset_state()
     with LambdaEmulator(ext_dir if variant.with_pscache else empty_dir, env=env, runtime=variant.command(),
                         init_timeout_s=60, function_name="pscache-compare", log_dir=log_dir) as emu:

@@ -1,4 +1,4 @@
-"""The AWS SDK for JavaScript v3 clients the Node bench function uses, installed with npm at run time into a
+"""The AWS SDK for JavaScript v3 clients (and Powertools Parameters) the Node functions use, installed with npm at run time into a
 cache folder outside the repository (PSCACHE_BENCH_NODE_DIR, default ~/.cache/pscache-bench/node-sdk)."""
 
 from __future__ import annotations
@@ -9,7 +9,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-PACKAGES = {"@aws-sdk/client-ssm": "3.1169.0", "@aws-sdk/client-secrets-manager": "3.1164.0"}
+PACKAGES = {
+    "@aws-sdk/client-ssm": "3.1169.0",
+    "@aws-sdk/client-secrets-manager": "3.1164.0",
+    # Powertools for AWS Lambda (TypeScript): the Parameters utility over the same two clients
+    # (examples/node/sdk_function.mjs, tests/test_sdk_clients.py).
+    "@aws-lambda-powertools/parameters": "2.35.0",
+}
 
 
 def node_sdk_dir() -> Path:

@@ -20,6 +20,9 @@ OPERATIONS = {
     "secretsmanager": ["GetSecretValue", "BatchGetSecretValue"],
 }
 ENDPOINT_SERVICES = {"ssm", "secretsmanager", "sts"}
+# Beside botocore/data: the two services' whole models (without docs), which only the wire front's pass-through
+# loads, on its first call of another operation (app/upstream.py WHOLE_MODELS), so the reads keep the small ones.
+WHOLE_MODELS = "data-whole-models"
 
 
 def trim_endpoints(document: dict) -> dict:
@@ -75,7 +78,12 @@ def trim(data_dir: Path) -> dict[str, tuple[int, int]]:
     for service, operations in OPERATIONS.items():
         (model_path,) = (data_dir / service).glob("*/service-2.json.gz")
         raw = gzip.decompress(model_path.read_bytes())
-        trimmed = json.dumps(trim_model(json.loads(raw), operations), separators=(",", ":")).encode()
+        model = json.loads(raw)
+        _drop_docs(model)
+        whole = data_dir.parent / WHOLE_MODELS / model_path.relative_to(data_dir)
+        whole.parent.mkdir(parents=True, exist_ok=True)
+        whole.write_bytes(gzip.compress(json.dumps(model, separators=(",", ":")).encode(), mtime=0))
+        trimmed = json.dumps(trim_model(model, operations), separators=(",", ":")).encode()
         # mtime=0: the zip must be byte-for-byte reproducible.
         model_path.write_bytes(gzip.compress(trimmed, mtime=0))
         sizes[str(model_path.relative_to(data_dir))] = (len(raw), len(trimmed))

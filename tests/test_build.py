@@ -24,7 +24,8 @@ DATA = Path(botocore.__file__).parent / "data"
 @pytest.fixture(scope="module")
 def trimmed(tmp_path_factory):
     """The botocore data the layer ships, trimmed as build_layer.py trims it."""
-    out = tmp_path_factory.mktemp("botocore-data")
+    out = tmp_path_factory.mktemp("botocore") / "data"  # trim() writes data-whole-models beside it
+    out.mkdir()
     for name in ("endpoints.json", "partitions.json", "_retry.json", "sdk-default-configuration.json"):
         shutil.copy(DATA / name, out / name)
     for service in ("ssm", "secretsmanager", "sts"):
@@ -69,6 +70,24 @@ def test_trimmed_data_still_serves_both_calls_and_their_errors(trimmed, moto, aw
     assert ssm.get_parameters_by_path(Path="/pscache/lru")["Parameters"]
     assert sm.batch_get_secret_value(SecretIdList=["pscache/secret"])["SecretValues"][0]["Name"] == "pscache/secret"
     assert not hasattr(ssm, "put_parameter")  # the rest of the API is gone, as intended
+
+
+def test_the_whole_models_beside_the_trimmed_data_serve_the_wire_fronts_pass_through(trimmed, moto, aws):
+    out, _ = trimmed
+    whole = out.parent / trim_botocore.WHOLE_MODELS
+    from app.upstream import WHOLE_MODELS
+
+    assert WHOLE_MODELS == trim_botocore.WHOLE_MODELS  # where app/upstream.py looks for them
+    session = botocore.session.get_session()
+    session.get_component("data_loader").search_paths[:0] = [str(whole), str(out)]
+    kw = dict(region_name="us-east-1", endpoint_url=moto, aws_access_key_id="testing", aws_secret_access_key="testing")
+    ssm = session.create_client("ssm", **kw)
+    assert len(ssm.meta.service_model.operation_names) > 100
+    assert ssm.describe_parameters(MaxResults=1)["Parameters"]
+    sm = session.create_client("secretsmanager", **kw)
+    assert sm.describe_secret(SecretId="pscache/secret")["Name"] == "pscache/secret"
+    model = json.loads(gzip.decompress(next((whole / "ssm").glob("*/service-2.json.gz")).read_bytes()))
+    assert "documentation" not in model["operations"]["PutParameter"]
 
 
 def test_trim_refuses_a_model_without_the_operation():

@@ -179,3 +179,26 @@ def test_the_ca_bundle_is_the_sdks_first_variable_set_and_only_a_missing_one_is_
 ])
 def test_upstream_tls_follows_the_sdks_endpoint_variables(env, tls):
     assert config.load(env, argv0="pscache").upstream_tls is tls
+
+
+@pytest.mark.parametrize("env,looped,tls", [
+    ({}, {}, True),
+    # The function's SDK reads through pscache; pscache itself calls AWS_ENDPOINT_URL, or AWS.
+    ({"AWS_ENDPOINT_URL_SSM": "http://localhost:2773", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"},
+     {"ssm": "http://127.0.0.1:5000"}, False),
+    ({"AWS_ENDPOINT_URL_SSM": "http://localhost:2773", "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://[::1]:2773/"},
+     {"ssm": None, "secretsmanager": None}, True),
+    ({"AWS_ENDPOINT_URL": "http://127.0.0.1:2773"}, {"ssm": None, "secretsmanager": None}, True),
+    # Another port, or another host, is an upstream like any other.
+    ({"AWS_ENDPOINT_URL_SSM": "http://localhost:4566", "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://10.0.0.1:2773"},
+     {}, False),
+])
+def test_endpoint_variables_naming_pscache_itself_are_not_its_upstream(env, looped, tls):
+    settings = config.load(env, argv0="pscache")
+    assert settings.self_endpoints == looped and settings.upstream_tls is tls
+
+
+def test_the_port_decides_what_is_pscache_itself():
+    env = {"AWS_ENDPOINT_URL_SSM": "http://localhost:9000", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "9000"}
+    assert config.load(env, argv0="pscache").self_endpoints == {"ssm": None}
+    assert config.points_at_self("http://localhost", 80) and not config.points_at_self("https://localhost", 80)

@@ -1,4 +1,5 @@
-// Reads one parameter and one secret per invoke with the AWS SDK for JavaScript v3, no cache: two AWS calls a time.
+// Reads one parameter and one secret per invoke with the AWS SDK for JavaScript v3, no cache: two AWS calls a time
+// (or, with AWS_ENDPOINT_URL_SSM / AWS_ENDPOINT_URL_SECRETS_MANAGER set to pscache, two calls to pscache's cache).
 // The SDK is installed by the benchmark into $BENCH_NODE_MODULES (bench/node_sdk.py), not into this folder.
 import { createRequire } from "node:module";
 import { answer, serve } from "./runtime.mjs";

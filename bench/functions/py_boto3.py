@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Reads one parameter and one secret per invoke with boto3 in the function, no cache: two AWS calls a time."""
+"""Reads one parameter and one secret per invoke with boto3 in the function, no cache: two AWS calls a time (or,
+with AWS_ENDPOINT_URL_SSM / AWS_ENDPOINT_URL_SECRETS_MANAGER set to pscache, two calls to pscache's cache)."""
 
 import os
 
