@@ -4,24 +4,42 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import socket
 import subprocess
 import time
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = (int(v) for v in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+_ports = random.Random()  # seeded per process: parallel test runs draw different sequences
+
+
 def free_port() -> int:
-    """A port free on 127.0.0.1 and on ::1 (pscache binds both)."""
-    for _ in range(50):
-        with socket.socket() as s4:
-            s4.bind(("127.0.0.1", 0))
-            port = s4.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET6) as s6:
-                    s6.bind(("::1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
+    """A port free on 127.0.0.1 and on ::1 (pscache binds both), below the kernel's ephemeral range.
+
+    A port the kernel picked for a bind to port 0 is ephemeral: until the server binds it, any outgoing connection
+    on the machine may take it as its source port (seen as a rare Extension.ListenFailed on a busy host). Ports
+    below that range are never given out implicitly, so only another explicit bind can collide.
+    """
+    low, _ = _ephemeral_range()
+    start = 10000 if low > 11000 else 1024
+    for _ in range(200):
+        port = _ports.randrange(start, low)
+        try:
+            with socket.socket() as s4, socket.socket(socket.AF_INET6) as s6:
+                s4.bind(("127.0.0.1", port))
+                s6.bind(("::1", port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError(f"no free port in {start}-{low - 1}")
 
 
 class Response:
