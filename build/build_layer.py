@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 import gate  # noqa: E402  (lives next to this file)
+import sbom  # noqa: E402
 import trim_botocore  # noqa: E402
 
 OPTIONS_FILE = HERE / "nuitka-options.txt"
@@ -103,9 +104,10 @@ def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def make_venv(python: str, venv: Path, reuse: bool) -> Path:
+def make_venv(python: str, venv: Path, reuse: bool, wheel_glibc_max: tuple[int, ...] | None = None) -> Path:
     stamp = venv / ".pscache-requirements.sha256"
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in REQUIREMENTS) + python.encode()).hexdigest()
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in REQUIREMENTS) + python.encode() +
+                            repr(wheel_glibc_max).encode()).hexdigest()
     if reuse and stamp.is_file() and stamp.read_text() == digest:
         log(f"reusing venv {venv} (requirements unchanged)")
         return venv_python(venv)
@@ -113,6 +115,10 @@ def make_venv(python: str, venv: Path, reuse: bool) -> Path:
         shutil.rmtree(venv)
     run([python, "-m", "venv", str(venv)])
     py = str(venv_python(venv))
+    if wheel_glibc_max:
+        # pip ranks manylinux tags by the glibc it runs on; this PEP 600 hook caps them at the layer's ceiling.
+        (site_packages(Path(py)) / "_manylinux.py").write_text(
+            f"def manylinux_compatible(major, minor, arch):\n    return (major, minor) <= {wheel_glibc_max[:2]!r}\n")
     # --no-deps: the pins are the complete closure; pip check below proves it. Wheels only for runtime deps
     # (nothing compiled from source ends up in the layer); Nuitka itself is an sdist.
     pip = [py, "-m", "pip", "--disable-pip-version-check", "install", "--quiet", "--no-input", "--no-deps"]
@@ -281,9 +287,12 @@ def stdlib_layout(py: Path) -> dict[str, list[str] | str]:
     code = (
         "import importlib.util, json, sys, sysconfig\n"
         "names, binary = json.loads(sys.stdin.read())\n"
-        "def spec(n):\n"
+        "def spec0(n):\n"
         "    try:\n        return importlib.util.find_spec(n)\n"
         "    except Exception:\n        return None\n"
+        "def spec(n):\n"
+        "    s = spec0(n)\n"
+        "    return s if s is not None and s.name == n else None  # 3.13's collections.abc is an alias: skip it\n"
         "ext = [n for n in names if (s := spec(n)) is not None and (s.origin or '').endswith('.so')]\n"
         "def pure(n):\n"
         "    s = spec(n)\n"
@@ -386,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse-venv", action="store_true", help="keep the build venv if its requirements are unchanged")
     ap.add_argument("--report-copy", default=str(HERE / "compilation-report.xml"),
                     help="copy of Nuitka's report for inspection (gitignored)")
+    ap.add_argument("--toolchain", help="build/toolchain.py's folder that built --python (for the SBOM and NOTICE)")
+    ap.add_argument("--toolchain-seconds", type=float, help="time build/toolchain.py took (for build-info.json)")
     a = ap.parse_args(argv)
 
     if a.native and a.glibc_max:
@@ -398,16 +409,17 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"{source}/app/__main__.py not found (--source must hold the 'app' package)")
     ver = subprocess.run([a.python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                          check=True, capture_output=True, text=True).stdout.strip()
-    if ver != "3.12":
-        sys.exit(f"{a.python} is Python {ver}; requirements-layer.txt is pinned for 3.12")
+    if ver not in ("3.12", "3.13"):
+        sys.exit(f"{a.python} is Python {ver}; requirements-layer.txt is pinned for 3.12 and 3.13 (the release)")
     log(f"arch={arch} glibc ceiling={gate.fmt_version(ceiling)} python={a.python} source={source} out={out}")
     out.mkdir(parents=True, exist_ok=True)
-    if zip_path.exists():
-        zip_path.unlink()  # a failed build must not leave an older zip that looks current
-    times = {}
+    for old in (zip_path, zip_path.with_name(f"pscache-layer-{arch}.sbom.cdx.json")):
+        if old.exists():
+            old.unlink()  # a failed build must not leave an older zip that looks current
+    times = {} if a.toolchain_seconds is None else {"toolchain": a.toolchain_seconds}
 
     t = time.monotonic()
-    py = make_venv(a.python, out / "venv", a.reuse_venv)
+    py = make_venv(a.python, out / "venv", a.reuse_venv, None if a.native else ceiling)
     sp = site_packages(py)
     keep = gate.load_keep_patterns(KEEP_FILE)
     prune_venv(sp, keep)
@@ -423,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"pscache/lib: {n} modules as .pyc")
     drop_from_lib(dist / "lib")
     log(f"pscache/lib/botocore/cacert.pem.d: {hash_ca_bundle(dist / 'lib' / 'botocore' / 'cacert.pem')} certificates")
+    bom = sbom.write(dist, py, Path(a.toolchain) if a.toolchain else None)
+    log(f"pscache/sbom.cdx.json: {len(bom['components'])} components; NOTICE and licenses/ written")
     saved = strip_elves(sorted(dist.rglob("*")), skip={dist / "pscache"})
     log(f"stripped dist ELF files: -{saved:,} bytes")
     if a.report_copy:
@@ -437,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"gate failed; layer tree left in {layer} for inspection, no zip written")
         return 1
     write_zip(layer, zip_path)
+    shutil.copyfile(layer / "pscache" / "sbom.cdx.json", zip_path.with_name(f"pscache-layer-{arch}.sbom.cdx.json"))
     sizes = size_summary(layer, zip_path)
     worst = max((i.max_version("GLIBC_") or () for i in r.elf), default=())
     info = {"arch": arch, "glibc_ceiling": gate.fmt_version(ceiling), "glibc_max_needed": gate.fmt_version(worst),

