@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 
-from app.errors import ApiError, accept_of, accepts_json
+from app.errors import ApiError, accept_of
 
 TOKEN_HEADER = b"x-aws-parameters-secrets-token"
 
@@ -50,7 +50,7 @@ class TokenGate:
 
 async def send_error(send, err: ApiError, request_headers: list[tuple[bytes, bytes]]) -> None:
     """Answer err at the ASGI level (before any route), in the form the request's Accept asks for."""
-    body, content_type = err.render(accepts_json(accept_of(request_headers)))
+    body, content_type = err.render(accept_of(request_headers))
     headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in err.response_headers().items()]
     await send({"type": "http.response.start", "status": err.status, "headers": headers})

@@ -22,9 +22,9 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers or {}
 
-    def render(self, as_json: bool) -> tuple[bytes, str]:
-        """The body and its content type."""
-        if as_json:
+    def render(self, accept: bytes | None) -> tuple[bytes, str]:
+        """The body and its content type, for a request whose Accept header had this value (None: none)."""
+        if accepts_json(accept):
             return json.dumps({"__type": self.code, "message": self.message}, separators=(",", ":")).encode(), JSON
         return f"{self.code}: {self.message}".encode(), TEXT
 

@@ -18,7 +18,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from app import log
 from app.auth import send_error
 from app.config import Limits
-from app.errors import ApiError, accepts_json
+from app.errors import ApiError
 
 # A timer this late means the process was frozen (Lambda freezes it between invokes) or the loop stalled:
 # the wait restarts instead, so no connection is cut at the instant of a thaw, before its client could speak.
@@ -111,7 +111,7 @@ class GuardedH11(H11Protocol):
         if self.transport.is_closing():
             return
         accept = b",".join(m.group(1) for m in _ACCEPT.finditer(self._head_seen[: self.limits.max_header_bytes]))
-        body, content_type = err.render(accepts_json(accept))
+        body, content_type = err.render(accept)
         extra = "".join(f"{k.lower()}: {v}\r\n" for k, v in err.response_headers().items())
         head = (
             f"HTTP/1.1 {err.status} {http.HTTPStatus(err.status).phrase}\r\n"

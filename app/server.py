@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from app import log, render
 from app.auth import TokenGate
-from app.errors import ApiError, accept_of, accepts_json
+from app.errors import ApiError, accept_of
 from app.loader import Loader, Result, cache_headers
 from app.query import (
     parse_invalidate, parse_parameter, parse_parameters, parse_path, parse_secret, parse_secrets, refresh_now,
@@ -108,7 +108,7 @@ def create_app(settings, loader: Loader) -> TokenGate:
 
 
 def error_response(request: Request, err: ApiError) -> Response:
-    body, content_type = err.render(accepts_json(accept_of(request.scope["headers"])))
+    body, content_type = err.render(accept_of(request.scope["headers"]))
     return Response(body, status_code=err.status, media_type=content_type, headers=err.response_headers())
 
 
