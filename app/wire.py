@@ -91,18 +91,16 @@ class WireFront:
             document = _document(body)
             answer, headers = await self._serve(service, operation, document)
         except WireError as err:
-            await _send(send, err.status, error_body(err, service), _error_headers(err))
-            return
+            failure = err
         except ApiError as err:
             failure = from_api_error(err)
-            await _send(send, failure.status, error_body(failure, service), _error_headers(failure))
-            return
         except Exception as exc:  # a bug of ours: still the service's error shape, never a traceback
             log.error(f"internal error while serving the wire protocol: {type(exc).__name__}: {exc}")
             failure = WireError(500, "InternalFailure", "pscache failed to serve this request")
-            await _send(send, 500, error_body(failure, service), _error_headers(failure))
+        else:
+            await _send(send, 200, answer, headers)
             return
-        await _send(send, 200, answer, headers)
+        await _send(send, failure.status, error_body(failure, service), _error_headers(failure))
 
     @staticmethod
     def _target(headers) -> tuple[str, str]:
