@@ -146,46 +146,46 @@ class Upstream:
 
     async def _call(self, api: str, subject: str, **kwargs) -> dict:
         service, method = APIS[api]
-        timeout_ms = self._settings.timeout_ms_for(service)
-        started = time.monotonic()
 
         async def attempt() -> dict:
             # Shielded: a client still being made at the deadline is finished for the next request.
             client = await asyncio.shield(self._client(service))
             return await getattr(client, method)(**kwargs)
 
-        try:
-            # The timeout covers the whole call: the first one also waits for the SDK import and the client.
-            output = await (asyncio.wait_for(attempt(), timeout_ms / 1000) if timeout_ms else attempt())
-        except ApiError:
-            raise
-        except Exception as exc:  # every failure becomes a JSON error, never a traceback
-            failure = _classify(exc, api, timeout_ms, self._settings.ca_bundle)
-            self._stats.call(api, failure.code, time.monotonic() - started)
-            log.error(f"{api} request for {subject} failed: {failure.code} ({failure.status}): {failure.message}")
-            raise failure from None
-        self._stats.call(api, "ok", time.monotonic() - started)
-        return output
+        # The timeout covers the whole call: the first one also waits for the SDK import and the client.
+        return await self._measured(api, f" for {subject}", attempt, self._settings.timeout_ms_for(service))
 
     async def call(self, service: str, operation: str, params: dict) -> dict:
         """Any operation of either service by its API name, with botocore's generic call (the wire front's
         pass-through). A ClientError propagates as AWS sent it; any other failure becomes an ApiError."""
-        from botocore.exceptions import ClientError
 
+        async def attempt() -> dict:
+            client = await self._client_for(service, operation)
+            return await client._make_api_call(operation, params)
+
+        return await self._measured(operation, "", attempt, 0, client_errors=True)
+
+    async def _measured(self, api: str, subject: str, attempt, timeout_ms: int, client_errors: bool = False) -> dict:
+        """attempt() within timeout_ms (0: none), counted in the stats; every failure becomes an ApiError (never a
+        traceback), except that client_errors lets AWS's own error answer (ClientError) through as it came."""
         started = time.monotonic()
         try:
-            client = await self._client_for(service, operation)
-            output = await client._make_api_call(operation, params)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code") or "UnknownError"
-            self._stats.call(operation, code, time.monotonic() - started)
+            output = await (asyncio.wait_for(attempt(), timeout_ms / 1000) if timeout_ms else attempt())
+        except ApiError:
             raise
         except Exception as exc:
-            failure = _classify(exc, operation, 0, self._settings.ca_bundle)
-            self._stats.call(operation, failure.code, time.monotonic() - started)
-            log.error(f"{operation} request failed: {failure.code} ({failure.status}): {failure.message}")
+            if client_errors:
+                from botocore.exceptions import ClientError  # loaded with the SDK already
+
+                if isinstance(exc, ClientError):
+                    code = exc.response.get("Error", {}).get("Code") or "UnknownError"
+                    self._stats.call(api, code, time.monotonic() - started)
+                    raise
+            failure = _classify(exc, api, timeout_ms, self._settings.ca_bundle)
+            self._stats.call(api, failure.code, time.monotonic() - started)
+            log.error(f"{api} request{subject} failed: {failure.code} ({failure.status}): {failure.message}")
             raise failure from None
-        self._stats.call(operation, "ok", time.monotonic() - started)
+        self._stats.call(api, "ok", time.monotonic() - started)
         return output
 
     async def input_shape(self, service: str, operation: str):
