@@ -1,9 +1,10 @@
-# Sourced by scripts/test-release and scripts/build-layer: Debian 11 roots (glibc 2.31, the oldest the mirror
-# serves) cached as tarballs, and the qemu-aarch64 binfmt entry that runs an arm64 root on an x86_64 host.
+# Sourced by scripts/test-fresh-machine, scripts/test-release and scripts/build-layer: Debian roots from the
+# mirror (debootstrap), cached as tarballs; the Debian 11 suite (glibc 2.31, the oldest the mirror serves) the
+# release layer is tested in; and the qemu-aarch64 binfmt entry that runs an arm64 root on an x86_64 host.
 
 OLD_ROOT_SUITE=bullseye
-OLD_ROOT_MIRROR=${PSCACHE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-OLD_ROOT_CACHE=${PSCACHE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pscache}
+DEBIAN_MIRROR=${PSCACHE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+ROOT_CACHE=${PSCACHE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pscache}
 BINFMT=/proc/sys/fs/binfmt_misc
 binfmt_registered_here=0
 
@@ -27,28 +28,34 @@ binfmt_off() {
     fi
 }
 
-# old_root_tarball DEBARCH [PACKAGES]: path of the cached root (minbase + PACKAGES, comma-separated), built once
-# per key (suite, mirror, architecture, packages). A foreign architecture needs binfmt_on first.
-old_root_tarball() {
-    local debarch=$1 packages=${2:-} key tarball build include=()
-    key=$(printf '%s\n' "$OLD_ROOT_SUITE" "$OLD_ROOT_MIRROR" "$debarch" minbase ${packages:+"$packages"} | sha256sum | cut -c1-12)
-    tarball=$OLD_ROOT_CACHE/old-root-$OLD_ROOT_SUITE-$debarch-$key.tar
+# debian_root_tarball SUITE DEBARCH [PACKAGES]: path of the cached root (minbase + PACKAGES, comma-separated),
+# built once per key (suite, mirror, architecture, packages). A foreign architecture needs binfmt_on first.
+debian_root_tarball() {
+    local suite=$1 debarch=$2 packages=${3:-} key tarball build include=()
+    key=$(printf '%s\n' "$suite" "$DEBIAN_MIRROR" "$debarch" minbase ${packages:+"$packages"} | sha256sum | cut -c1-12)
+    tarball=$ROOT_CACHE/debian-root-$suite-$debarch-$key.tar
     if [[ ! -f $tarball ]]; then
-        echo "== debootstrap $OLD_ROOT_SUITE ($debarch, minbase${packages:+ + $packages}), once per key $key" >&2
-        build=$(mktemp -d /var/tmp/pscache-oldroot-build.XXXXXX)
+        echo "== debootstrap $suite ($debarch, minbase${packages:+ + $packages}), once per key $key" >&2
+        build=$(mktemp -d /var/tmp/pscache-root-build.XXXXXX)
         [[ -n $packages ]] && include=(--include="$packages")
         if [[ $debarch == amd64 ]]; then
             nice -n 19 ionice -c3 debootstrap --variant=minbase --arch="$debarch" ${include[@]+"${include[@]}"} \
-                "$OLD_ROOT_SUITE" "$build/root" "$OLD_ROOT_MIRROR" >"$build/log" 2>&1
+                "$suite" "$build/root" "$DEBIAN_MIRROR" >"$build/log" 2>&1
         else
             nice -n 19 ionice -c3 debootstrap --foreign --variant=minbase --arch="$debarch" ${include[@]+"${include[@]}"} \
-                "$OLD_ROOT_SUITE" "$build/root" "$OLD_ROOT_MIRROR" >"$build/log" 2>&1 &&
+                "$suite" "$build/root" "$DEBIAN_MIRROR" >"$build/log" 2>&1 &&
                 nice -n 19 chroot "$build/root" /debootstrap/debootstrap --second-stage >>"$build/log" 2>&1
         fi || { tail -n 30 "$build/log" >&2; rm -rf "$build"; return 1; }
         rm -rf "$build/root/var/cache/apt/archives/"*.deb
-        mkdir -p "$OLD_ROOT_CACHE"
+        mkdir -p "$ROOT_CACHE"
         tar -C "$build/root" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
         rm -rf "$build"
     fi
     echo "$tarball"
+}
+
+# debian_root_hosts ROOT: the /etc/hosts every installed system has (debootstrap writes none), so `localhost`
+# resolves in the root.
+debian_root_hosts() {
+    printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$1/etc/hosts"
 }
