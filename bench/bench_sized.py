@@ -32,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.layers import parse_layers
 from bench.seeded_aws import start_local_aws
 from bench.sized import (FIGURES, FUNCTION_INIT_MS, INIT_LIMIT_S, Candidate, build_reference, floor_candidate,
                          pscache_candidate, run_environment)
@@ -59,18 +60,6 @@ def cpu_probe_s() -> float:
     started = time.perf_counter()
     sum(range(10**7))
     return time.perf_counter() - started
-
-
-def parse_layers(values: list[str]) -> list[tuple[str, Path]]:
-    layers = []
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep:
-            name, path = "binary", value
-        layers.append((f"pscache {name}", Path(path)))
-    if len({n for n, _ in layers}) != len(layers):
-        raise SystemExit("--layer names must differ (NAME=DIR)")
-    return layers
 
 
 def main() -> int:

@@ -1,9 +1,10 @@
-"""Side-by-side start-up, latency, throughput and memory: the compiled layer versus `python -m app`.
+"""Side-by-side start-up, latency, throughput and memory: compiled layers versus `python -m app`.
 
-    scripts/bench-startup --layer DIR [--zip ZIP] [--runs 7] [--wrk-seconds 5] [--json FILE]
+    scripts/bench-startup --layer [NAME=]DIR [--layer ...] [--zip [NAME=]ZIP] [--runs 7] [--wrk-seconds 5]
+                          [--no-python] [--json FILE]
 
-Both candidates run on this machine in the same invocation, alternating run by run, so machine noise hits
-both alike; every figure is the median of --runs runs. Traffic goes to loopback only and every loop is
+Every candidate runs on this machine in the same invocation, alternating run by run, so machine noise hits
+all alike; every figure is the median of --runs runs, and the ratios are against the first column. Traffic goes to loopback only and every loop is
 bounded. Figures:
   exec->register, exec->first event/next   under the Lambda emulator (its own clock, perf_counter)
   exec->listener answers                   first HTTP answer, polled from function init code
@@ -28,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.layers import parse_layers
 from bench.seeded_aws import PARAM, SECRET, TOKEN, base_env, start_local_aws
 from locallambda.emulator import LambdaEmulator
 from locallambda.extensions import layer_extensions, python_extensions
@@ -111,21 +113,29 @@ def layer_sizes(zip_path: Path | None, layer_dir: Path) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--layer", required=True, help="unpacked layer folder (extensions/pscache + pscache/)")
-    parser.add_argument("--zip", help="the layer zip, for its size")
+    parser.add_argument("--layer", action="append", required=True, metavar="[NAME=]DIR",
+                        help="unpacked layer folder (extensions/pscache + pscache/); repeatable, NAME labels it")
+    parser.add_argument("--zip", action="append", default=[], metavar="[NAME=]ZIP", help="a layer's zip, for its size")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--wrk-seconds", type=int, default=5)
+    parser.add_argument("--no-python", action="store_true", help="leave `python -m app` out")
     parser.add_argument("--json", help="write the raw results here")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="pscache-bench-"))
-    candidates = {"binary": layer_extensions(args.layer), "python -m app": python_extensions(work / "python-ext")}
+    layers = dict(parse_layers(args.layer))
+    zips = dict(parse_layers(args.zip))
+    if unknown := set(zips) - set(layers):
+        parser.error(f"--zip for no --layer of that name: {sorted(unknown)}")
+    candidates = {name: layer_extensions(path) for name, path in layers.items()}
+    if not args.no_python:
+        candidates["python -m app"] = python_extensions(work / "python-ext")
     aws = start_local_aws()
     proxy = aws.proxy
     runs: dict[str, list[dict]] = {name: [] for name in candidates}
     try:
         for i in range(args.runs):
-            for name, ext_dir in candidates.items():  # alternate, so noise hits both alike
+            for name, ext_dir in candidates.items():  # alternate, so noise hits all alike
                 figures = lifecycle_run(ext_dir, proxy.url, work)
                 figures.update(serving_run(ext_dir, proxy.url, args.wrk_seconds))
                 runs[name].append(figures)
@@ -135,7 +145,8 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     medians = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
-    medians["binary"].update(layer_sizes(Path(args.zip) if args.zip else None, Path(args.layer)))
+    for name, path in layers.items():
+        medians[name].update(layer_sizes(zips.get(name), path))
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": runs, "medians": medians}, indent=2))
     print(render(medians, args))
@@ -154,20 +165,21 @@ ROWS = [
 
 
 def render(medians: dict, args) -> str:
-    b, p = medians["binary"], medians["python -m app"]
+    names = list(medians)
+    first, others = medians[names[0]], names[1:]
     lines = [
         f"Median of {args.runs} alternating runs on {os.uname().nodename} ({os.cpu_count()} cores), "
         f"{time.strftime('%Y-%m-%d')}.",
         "",
-        "| figure | binary | python -m app | binary / python |",
-        "|---|---|---|---|",
+        "| figure | " + " | ".join(names) + "".join(f" | {n} / {names[0]}" for n in others) + " |",
+        "|---" * (1 + len(names) + len(others)) + "|",
     ]
-    for key, label in ROWS:
-        if key in b and key in p:
-            lines.append(f"| {label} | {b[key]:.1f} | {p[key]:.1f} | {b[key] / p[key]:.2f} |")
-    for key, label in (("zip_mb", "layer zip (MB)"), ("unzipped_mb", "layer unzipped (MB)")):
-        if key in b:
-            lines.append(f"| {label} | {b[key]:.1f} | – | – |")
+    for key, label in ROWS + [("zip_mb", "layer zip (MB)"), ("unzipped_mb", "layer unzipped (MB)")]:
+        if key not in first:
+            continue
+        cells = [f"{medians[n][key]:.1f}" if key in medians[n] else "–" for n in names]
+        ratios = [f"{medians[n][key] / first[key]:.2f}" if key in medians[n] and first[key] else "–" for n in others]
+        lines.append(f"| {label} | " + " | ".join(cells + ratios) + " |")
     return "\n".join(lines)
 
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Build the pscache Lambda layer zip: venv -> prune -> Nuitka -> layer tree -> gates -> reproducible zip.
 
-The one build script for both paths: Dockerfile.build (manylinux2014, --glibc-max 2.26, the release) and
-`scripts/build-layer --native` (this host; glibc ceiling = host glibc, for development and functional CI).
-Stdlib only; run it with the Python 3.12 that the layer should embed.
+The one build script for every path: the release (build/toolchain.py's CPython 3.13 and zig, --glibc-max 2.26; run
+by `scripts/build-layer --release` and by Dockerfile.build) and `scripts/build-layer --native` (this host; glibc
+ceiling = host glibc, for development and functional CI). Stdlib only; run it with the Python the layer embeds.
 """
 from __future__ import annotations
 
@@ -59,6 +59,9 @@ KEEP_SOURCE = {
                          "imports all of its ~40 submodules at once (measured: -0.8 MB, -40 ms in the binary)",
     "anyio/abc/__init__.py": "the same lazy importer, for anyio.abc",
 }
+
+# Where pscache/lib is in a function's environment (the layer is unpacked at /opt).
+LIB_IN_LAMBDA = "/opt/pscache/lib"
 
 LAUNCHER = """#!/bin/sh
 # pscache layer launcher. Lambda runs /opt/extensions/pscache; the compiled dist is /opt/pscache.
@@ -237,14 +240,18 @@ def add_packages_lib(py: Path, sp: Path, dist: Path, packages: list[str], stdlib
     # The embedded interpreter's own Python compiles them, so the .pyc magic matches whatever runs this script.
     # -o 2 matches the binary's no_docstrings/no_asserts; -b puts x.pyc where x.py was (sourceless imports).
     # -X no_debug_ranges leaves the column tables out of the code objects: less to unmarshal and keep.
-    run([str(py), "-X", "no_debug_ranges", "-m", "compileall", "-q", "-b", "-o", "2", str(lib)])
+    # -s/-p record each file under the path it has in Lambda, not under this build folder: tracebacks name
+    # /opt/pscache/lib/..., and the .pyc bytes do not depend on where the checkout is. unchecked-hash: the header
+    # holds a hash of the source instead of its mtime (when pip or the toolchain build wrote it), so two builds
+    # of the same sources give the same bytes; nothing is revalidated either way (/opt is read-only).
+    pyc_opts = ["-s", str(lib), "-p", LIB_IN_LAMBDA, "--invalidation-mode", "unchecked-hash"]
+    run([str(py), "-X", "no_debug_ranges", "-m", "compileall", "-q", "-b", "-o", "2", *pyc_opts, str(lib)])
     kept = [lib / rel for rel in KEEP_SOURCE]
     for source in kept:
         source.with_suffix(".pyc").unlink()  # the source (and its __pycache__ entry) is what imports now
     # Both optimisation levels' names: the cache file the binary's importlib looks for follows its flags.
     for level in ("0", "2"):
-        run([str(py), "-m", "compileall", "-q", "-o", level, "--invalidation-mode", "unchecked-hash",
-             *map(str, kept)])
+        run([str(py), "-m", "compileall", "-q", "-o", level, *pyc_opts, *map(str, kept)])
     sources = [p for p in lib.rglob("*.py") if p not in kept]
     for source in sources:
         source.unlink()
@@ -389,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dist", default=str(REPO / "dist"), help="where the zip goes")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="C compile jobs (default 2)")
     ap.add_argument("--static-libpython", choices=("auto", "yes", "no"), default="auto",
-                    help="'yes' in manylinux (its CPython has no libpython.so)")
+                    help="'yes' for the release (the toolchain's CPython is static)")
     ap.add_argument("--cache-dir", default=os.environ.get("NUITKA_CACHE_DIR"),
                     help="Nuitka cache (also ccache's, unless CCACHE_DIR is set); default $NUITKA_CACHE_DIR")
     ap.add_argument("--reuse-venv", action="store_true", help="keep the build venv if its requirements are unchanged")

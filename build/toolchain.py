@@ -3,6 +3,7 @@
 
   python3 build/toolchain.py --arch x86_64                 build (or reuse) the toolchain, print its folder
   python3 build/toolchain.py --arch x86_64 layer [ARGS]    then build the layer with it (ARGS go to build_layer.py)
+  <arm64 toolchain>/python/bin/python3.13 build/toolchain.py --arch arm64 layer [ARGS]   the same, in an arm64 userland
 
 Every input is pinned in build/toolchain-pins.txt. The result goes to <cache>/toolchain-<key>/<arch>, where the key
 hashes the pins and RECIPE (bump it when a build step changes): unchanged pins reuse it. Stdlib only.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -206,6 +208,10 @@ def build(arch: str, cache: Path, extra_sources: list[str]) -> Path:
     if (home / ".complete").is_file():
         log(f"reusing {home} (pins unchanged)")
         return home
+    if not shutil.which("pkg-config"):
+        # Without it CPython's configure still finds zlib and libffi, but records other flags in sysconfig: the
+        # toolchain, and so the layer, would differ from one built where pkg-config is installed.
+        sys.exit("pkg-config not found: the toolchain build needs it (scripts/system-packages release)")
     t0 = time.monotonic()
     dirs, downloads = source_dirs(extra_sources), cache / "toolchain-sources"
     files = {name: fetch(pin, dirs, downloads) for name, pin in pins.items()}
@@ -296,8 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.command == "toolchain":
         print(home)
         return 0
-    if a.arch != "x86_64":
-        sys.exit("the arm64 layer needs an arm64 userland to run Nuitka in: not implemented here")
+    if a.arch == "arm64" and platform.machine() != "aarch64":
+        # Nuitka runs the target's Python and reads its ELF files: the toolchain's aarch64 CPython must run this.
+        sys.exit("the arm64 layer is built from an arm64 userland (scripts/build-layer --release --arch arm64, "
+                 "or Dockerfile.build), by the toolchain's own python3.13")
     python = home / "python" / "bin" / "python3.13"
     cmd = [str(python), str(HERE / "build_layer.py"), "--python", str(python), "--glibc-max", GLIBC,
            "--static-libpython", "yes", "--toolchain-seconds", f"{took:.1f}", "--toolchain", str(home),

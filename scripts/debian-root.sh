@@ -1,8 +1,12 @@
-# Sourced by scripts/test-fresh-machine, scripts/test-release and scripts/build-layer: Debian roots from the
-# mirror (debootstrap), cached as tarballs; the Debian 11 suite (glibc 2.31, the oldest the mirror serves) the
-# release layer is tested in; and the qemu-aarch64 binfmt entry that runs an arm64 root on an x86_64 host.
+# Sourced by scripts/test-fresh-machine, scripts/test-release, scripts/build-layer and scripts/test-docker-build:
+# Debian roots from the mirror (debootstrap), cached as tarballs; the Debian 11 suite (glibc 2.31, the oldest the
+# mirror serves) the release layer is tested in; and the qemu-aarch64 binfmt entry that runs an arm64 root on an
+# x86_64 host.
 
 OLD_ROOT_SUITE=bullseye
+# The Debian the release layer is built on: Dockerfile.build's base, and the arm64 root that runs Nuitka. One suite
+# for both, so both give the same binutils (strip) and the same bytes.
+BUILD_ROOT_SUITE=bookworm
 DEBIAN_MIRROR=${PSCACHE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ROOT_CACHE=${PSCACHE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pscache}
 BINFMT=/proc/sys/fs/binfmt_misc

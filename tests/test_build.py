@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -151,3 +152,36 @@ def test_the_hashed_ca_folder_holds_every_certificate_of_the_bundle_and_verifies
             assert response.status == 200
     finally:
         tls.close()
+
+
+def _packages_lib(base: Path, mtime: int) -> Path:
+    """build_layer's pscache/lib step on a small site-packages under base, its files dated mtime: one package
+    that raises, and the two sources the layer keeps (anyio's lazy importer)."""
+    import build_layer
+
+    sp, dist = base / "venv" / "site-packages", base / "dist"
+    for rel, text in {"pkg/__init__.py": "", "pkg/fail.py": "def boom():\n    raise ValueError('boom')\n",
+                      "anyio/__init__.py": "", "anyio/abc/__init__.py": ""}.items():
+        (sp / rel).parent.mkdir(parents=True, exist_ok=True)
+        (sp / rel).write_text(text)
+        os.utime(sp / rel, (mtime, mtime))
+    dist.mkdir()
+    assert build_layer.add_packages_lib(Path(sys.executable), sp, dist, ["pkg", "anyio"], sp, []) == 2
+    return dist / "lib"
+
+
+def test_the_lib_bytecode_names_the_lambda_path_and_not_the_build_folder(tmp_path):
+    # Two builds in different folders, whose sources were written at different times (pip installs them afresh
+    # each build), give the same .pyc bytes, so the Docker and the native release builds can give one zip; and a
+    # traceback from lib/ names the file where Lambda has it.
+    a = _packages_lib(tmp_path / "one", mtime=1_700_000_000)
+    b = _packages_lib(tmp_path / "elsewhere" / "two", mtime=1_800_000_000)
+    files = sorted(p.relative_to(a) for p in a.rglob("*.pyc"))
+    assert files and files == sorted(p.relative_to(b) for p in b.rglob("*.pyc"))
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+        assert str(tmp_path).encode() not in (a / rel).read_bytes(), rel
+    done = subprocess.run([sys.executable, "-c", "import pkg.fail; pkg.fail.boom()"], cwd=a, capture_output=True,
+                          text=True, env={"PYTHONPATH": str(a), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 1
+    assert 'File "/opt/pscache/lib/pkg/fail.py", line 2, in boom' in done.stderr, done.stderr
