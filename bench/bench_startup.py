@@ -4,8 +4,8 @@
                           [--no-python] [--json FILE]
 
 Every candidate runs on this machine in the same invocation, alternating run by run, so machine noise hits
-all alike; every figure is the median of --runs runs, and the ratios are against the first column. Traffic goes to loopback only and every loop is
-bounded. Figures:
+all alike; every figure is the median of --runs runs, and the ratios are against the first column. Traffic goes
+to loopback only and every loop is bounded. Figures:
   exec->register, exec->first event/next   under the Lambda emulator (its own clock, perf_counter)
   exec->listener answers                   first HTTP answer, polled from function init code
   first fetch after INIT                   one parameter miss, through the proxy to moto
