@@ -44,6 +44,10 @@ APIS = {
 # Beside botocore/data in the layer (build/trim_botocore.py): whole models of both services, whose own data keeps
 # only the five reads; the wire front's pass-through makes a client from them on its first other operation.
 WHOLE_MODELS = "data-whole-models"
+# Answers that concern only the caller's request (a name that does not exist, one AWS calls invalid): the caller
+# gets them in full, and may well expect them (an optional parameter), so they are logged at DEBUG. Denied access,
+# throttling and upstream failures stay ERROR: the role, the key policy or the TTLs need the user's attention.
+CALLERS_BUSINESS = frozenset({400, 404})
 GET_PARAMETERS_MAX = 10  # names per GetParameters call (API limit)
 BATCH_SECRETS_MAX = 20  # ids per BatchGetSecretValue call (API limit)
 
@@ -183,7 +187,12 @@ class Upstream:
                     raise
             failure = _classify(exc, api, timeout_ms, self._settings.ca_bundle)
             self._stats.call(api, failure.code, time.monotonic() - started)
-            log.error(f"{api} request{subject} failed: {failure.code} ({failure.status}): {failure.message}")
+            line = f"{api} request{subject} failed: {failure.code} ({failure.status}): {failure.message}"
+            if failure.status in CALLERS_BUSINESS:
+                if log.enabled("debug"):
+                    log.debug(line)
+            else:
+                log.error(line)
             raise failure from None
         self._stats.call(api, "ok", time.monotonic() - started)
         return output
