@@ -5,7 +5,7 @@ from the loader, so they share cache entries, single flight, stale serving, refr
 2773 API; every other operation of the two services is passed through to AWS with botocore's generic call, and
 a write first drops the cache entries of the name it writes. Everything else that reaches `POST /` gets the
 error AWS gives for an unknown operation. Requests flow one way, as in the 2773 API:
-wire_auth -> query (cache keys) -> loader -> wire_codec -> response bytes.
+wire_auth -> wire_limits (AWS's input limits) -> query (cache keys) -> loader -> wire_codec -> response bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from app.loader import Loader, cache_headers
 from app.query import PathRequest, SecretRequest, parameter_request, split_selector
 from app.wire_auth import Verifier
 from app.wire_codec import CONTENT_TYPE, WireError, error_body, from_api_error, from_cached, from_output, to_params
+from app.wire_limits import validate
 
 TARGETS = {"AmazonSSM": "ssm", "secretsmanager": "secretsmanager"}
 MAX_BODY = 1 << 20  # the largest write (a 64 KiB SecretBinary, base64) fits many times over
@@ -122,6 +123,8 @@ class WireFront:
     async def _serve(self, service: str, operation: str, document: dict) -> tuple[bytes, dict]:
         read = self.reads.get((service, operation))
         if read is not None:
+            # AWS's limits, whether the read is then cached or passed through (with a page token, say).
+            validate(await self.upstream.input_shape(service, operation), document)
             served = await read(document)
             if served is not None:
                 return served
