@@ -206,8 +206,9 @@ class Upstream:
         return model.operation_model(operation).input_shape
 
     async def credentials(self, fresh: bool = False):
-        """The credentials pscache calls AWS with (frozen: access_key, secret_key, token), or None. fresh: resolve
-        the credential chain anew, for credentials the function's SDK refreshed before pscache's did."""
+        """(the credentials pscache calls AWS with, frozen: access_key, secret_key, token; their expiry in epoch
+        seconds, None for static ones), or None. fresh: resolve the credential chain anew, for credentials the
+        function's SDK refreshed before pscache's did."""
         await asyncio.shield(self._client("ssm"))  # the SDK and the session, made once
         if fresh:
             from aiobotocore.session import AioSession
@@ -215,7 +216,11 @@ class Upstream:
             credentials = await AioSession().get_credentials()
         else:
             credentials = await self._session.get_credentials()
-        return None if credentials is None else await credentials.get_frozen_credentials()
+        if credentials is None:
+            return None
+        frozen = await credentials.get_frozen_credentials()  # refreshes them first if they are about to expire
+        expiry = getattr(credentials, "_expiry_time", None)  # botocore's refreshable credentials keep it here
+        return frozen, (expiry.timestamp() if expiry is not None else None)
 
     async def get_parameter(self, request: ParameterRequest) -> dict:
         output = await self._call(

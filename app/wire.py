@@ -67,11 +67,11 @@ def _flag(document: dict, key: str) -> bool:
 class WireFront:
     """ASGI: `POST /` is the wire protocol; every other request goes on to the 2773 API (`api`)."""
 
-    def __init__(self, settings, loader: Loader, upstream, api):
+    def __init__(self, loader: Loader, upstream, held, api):
         self.loader = loader
         self.upstream = upstream
         self.api = api
-        self.verifier = Verifier(upstream, upstream.region, settings.token)
+        self.verifier = Verifier(held, upstream.region)
         self.reads = {
             ("ssm", "GetParameter"): self._get_parameter,
             ("ssm", "GetParameters"): self._get_parameters,
