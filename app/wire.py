@@ -72,6 +72,7 @@ class WireFront:
         self.upstream = upstream
         self.api = api
         self.verifier = Verifier(held, upstream.region)
+        self._shapes: dict = {}  # operation -> its input shape in the service's model (app/wire_limits.py)
         self.reads = {
             ("ssm", "GetParameter"): self._get_parameter,
             ("ssm", "GetParameters"): self._get_parameters,
@@ -124,7 +125,10 @@ class WireFront:
         read = self.reads.get((service, operation))
         if read is not None:
             # AWS's limits, whether the read is then cached or passed through (with a page token, say).
-            validate(await self.upstream.input_shape(service, operation), document)
+            shape = self._shapes.get(operation)
+            if shape is None:  # the model, once per operation: a hit then costs no await on the client
+                shape = self._shapes[operation] = await self.upstream.input_shape(service, operation)
+            validate(shape, document)
             served = await read(document)
             if served is not None:
                 return served
