@@ -1,47 +1,46 @@
 """Who may call: the token check, as an ASGI middleware in front of the routes.
 
-Only a process inside the execution environment knows AWS_SESSION_TOKEN, so a
-matching header proves the caller is local. Proxied requests are refused.
+Only a process inside the execution environment knows the token: AWS_SESSION_TOKEN, the static
+AWS_CONTAINER_AUTHORIZATION_TOKEN, or the session token of the credentials the provider chain hands out (what
+SnapStart functions send; app/held_credentials.py). Proxied requests are refused.
 """
 
 from __future__ import annotations
 
-import hmac
-
 from app.errors import ApiError, accept_of
 
 TOKEN_HEADER = b"x-aws-parameters-secrets-token"
+NO_TOKEN = ("no token to check against: AWS_SESSION_TOKEN and AWS_CONTAINER_AUTHORIZATION_TOKEN are unset, and the "
+            "credential chain holds no session token")
 
 
-def check(headers: list[tuple[bytes, bytes]], token: bytes | None) -> None:
-    """Raise ApiError unless the request carries the right token; ASGI header names are lower-case."""
+async def check(headers: list[tuple[bytes, bytes]], tokens) -> None:
+    """Raise ApiError unless the request carries a token that tokens (HeldCredentials) accepts; ASGI header names
+    are lower-case."""
     given = None
     for name, value in headers:
         if name == b"x-forwarded-for":
             raise ApiError(400, "ForwardedRequest", "requests carrying X-Forwarded-For are refused")
         if name == TOKEN_HEADER and given is None:
             given = value
-    if token is None:
-        raise ApiError(
-            403, "InvalidToken", "no token to check against: AWS_SESSION_TOKEN and AWS_CONTAINER_AUTHORIZATION_TOKEN are unset"
-        )
     if given is None:
         raise ApiError(403, "InvalidToken", "missing X-Aws-Parameters-Secrets-Token header")
-    # Constant time, so response timing does not reveal how much of a guess matched.
-    if not hmac.compare_digest(given, token):
+    if not await tokens.accepts_token(given):
+        if not tokens.knows_a_token():
+            raise ApiError(403, "InvalidToken", NO_TOKEN)
         raise ApiError(403, "InvalidToken", "invalid X-Aws-Parameters-Secrets-Token header")
 
 
 class TokenGate:
-    def __init__(self, app, token: str | None, open_paths: set[str] = frozenset()):
+    def __init__(self, app, tokens, open_paths: set[str] = frozenset()):
         self.app = app
-        self.token = token.encode() if token else None
+        self.tokens = tokens  # HeldCredentials
         self.open_paths = open_paths  # answer without a token and without data (health checks)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"] not in self.open_paths:
             try:
-                check(scope["headers"], self.token)
+                await check(scope["headers"], self.tokens)
             except ApiError as err:
                 await send_error(send, err, scope["headers"])
                 return

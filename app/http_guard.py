@@ -79,6 +79,17 @@ class GuardedH11(H11Protocol):
         if self._request_timer is not None and not self._request_pending():
             self._cancel_request_timer()
 
+    def _should_upgrade(self) -> bool:
+        # pscache speaks HTTP/1.1 only, and answers a request offering an Upgrade (Java's HttpClient offers h2c on
+        # every plain-HTTP request by default; a websocket) over HTTP/1.1, as RFC 9110 section 7.8 lets a server
+        # do. uvicorn would log two WARN lines per such request, one of them pip advice: nothing a Lambda user can
+        # act on.
+        if log.enabled("debug"):
+            offered = self._get_upgrade()
+            if offered is not None:
+                log.debug(f"answered over HTTP/1.1 a request offering Upgrade: {offered.decode('latin-1')}")
+        return False
+
     # -- size limits ---------------------------------------------------------
     def _check_head(self, data: bytes) -> ApiError | None:
         buffered = self._head_seen = self.conn.trailing_data[0] + data

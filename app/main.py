@@ -105,11 +105,12 @@ def _address(sock) -> str:
 
 
 def _token_source(env) -> str:
+    chain = "the session token of the credential chain's credentials"
     if env.get("AWS_SESSION_TOKEN"):
-        return "AWS_SESSION_TOKEN"
+        return f"AWS_SESSION_TOKEN, or {chain}"
     if env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"):
-        return "AWS_CONTAINER_AUTHORIZATION_TOKEN"
-    return "none (every request will be refused with 403)"
+        return f"AWS_CONTAINER_AUTHORIZATION_TOKEN, or {chain}"
+    return f"{chain} (no AWS_SESSION_TOKEN, no AWS_CONTAINER_AUTHORIZATION_TOKEN)"
 
 
 def _prefetching(settings: config.Settings) -> bool:
@@ -155,6 +156,7 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None, 
 
     try:
         from app.cache import Cache
+        from app.held_credentials import HeldCredentials
         from app.loader import Loader
         from app.reads import Reads
         from app.serving import HttpServer
@@ -170,8 +172,9 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None, 
         cache.storing = not snap_start
         upstream = Upstream(settings, stats)
         loader = Loader(settings, cache, Reads(settings, upstream), stats)
+        held = HeldCredentials(upstream, settings.token)  # which tokens and signatures prove a caller local
         # POST / is the services' own protocol (app/wire.py); every other request is the 2773 API.
-        front = WireFront(settings, loader, upstream, create_app(settings, loader))
+        front = WireFront(loader, upstream, held, create_app(loader, held))
         server = HttpServer(front, adopt(sockets), settings.limits)
         await server.start()
     except Exception as exc:

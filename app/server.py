@@ -25,7 +25,8 @@ from app.query import (
 JSON = "application/json"
 
 
-def create_app(settings, loader: Loader) -> TokenGate:
+def create_app(loader: Loader, tokens) -> TokenGate:
+    """The 2773 API; tokens (HeldCredentials) says which token headers are accepted."""
     cache, reads = loader.cache, loader.reads
 
     def answer(results: list[Result], body: bytes) -> Response:
@@ -104,7 +105,7 @@ def create_app(settings, loader: Loader) -> TokenGate:
         route.methods = {m for m in route.methods if m != "HEAD"}  # Starlette adds HEAD; the API has none
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.router.redirect_slashes = False
-    return TokenGate(app, settings.token, open_paths={"/ping"})
+    return TokenGate(app, tokens, open_paths={"/ping"})
 
 
 def error_response(request: Request, err: ApiError) -> Response:

@@ -9,13 +9,18 @@ from app import log
 
 
 class _ToLog(logging.Handler):
-    """uvicorn reports protocol problems through logging; keep them on our one-line format."""
+    """uvicorn reports protocol problems through logging; keep them on our one-line format.
+
+    Its warnings are about one client's request (not valid HTTP/1.1, say), which gets its own error answer: a
+    client's business, at DEBUG. Its errors are a fault of pscache's, at ERROR."""
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
             return  # a request we cut at the shutdown deadline; already counted in stop()
-        text = record.getMessage()
-        (log.error if record.levelno >= logging.ERROR else log.warn)(f"http: {text}")
+        if record.levelno >= logging.ERROR:
+            log.error(f"http: {record.getMessage()}")
+        elif log.enabled("debug"):
+            log.debug(f"http: {record.getMessage()}")
 
 
 def _loop_error(loop, context: dict) -> None:

@@ -44,6 +44,10 @@ APIS = {
 # Beside botocore/data in the layer (build/trim_botocore.py): whole models of both services, whose own data keeps
 # only the five reads; the wire front's pass-through makes a client from them on its first other operation.
 WHOLE_MODELS = "data-whole-models"
+# Answers that concern only the caller's request (a name that does not exist, one AWS calls invalid): the caller
+# gets them in full, and may well expect them (an optional parameter), so they are logged at DEBUG. Denied access,
+# throttling and upstream failures stay ERROR: the role, the key policy or the TTLs need the user's attention.
+CALLERS_BUSINESS = frozenset({400, 404})
 GET_PARAMETERS_MAX = 10  # names per GetParameters call (API limit)
 BATCH_SECRETS_MAX = 20  # ids per BatchGetSecretValue call (API limit)
 
@@ -183,7 +187,12 @@ class Upstream:
                     raise
             failure = _classify(exc, api, timeout_ms, self._settings.ca_bundle)
             self._stats.call(api, failure.code, time.monotonic() - started)
-            log.error(f"{api} request{subject} failed: {failure.code} ({failure.status}): {failure.message}")
+            line = f"{api} request{subject} failed: {failure.code} ({failure.status}): {failure.message}"
+            if failure.status in CALLERS_BUSINESS:
+                if log.enabled("debug"):
+                    log.debug(line)
+            else:
+                log.error(line)
             raise failure from None
         self._stats.call(api, "ok", time.monotonic() - started)
         return output
@@ -197,8 +206,9 @@ class Upstream:
         return model.operation_model(operation).input_shape
 
     async def credentials(self, fresh: bool = False):
-        """The credentials pscache calls AWS with (frozen: access_key, secret_key, token), or None. fresh: resolve
-        the credential chain anew, for credentials the function's SDK refreshed before pscache's did."""
+        """(the credentials pscache calls AWS with, frozen: access_key, secret_key, token; their expiry in epoch
+        seconds, None for static ones), or None. fresh: resolve the credential chain anew, for credentials the
+        function's SDK refreshed before pscache's did."""
         await asyncio.shield(self._client("ssm"))  # the SDK and the session, made once
         if fresh:
             from aiobotocore.session import AioSession
@@ -206,7 +216,11 @@ class Upstream:
             credentials = await AioSession().get_credentials()
         else:
             credentials = await self._session.get_credentials()
-        return None if credentials is None else await credentials.get_frozen_credentials()
+        if credentials is None:
+            return None
+        frozen = await credentials.get_frozen_credentials()  # refreshes them first if they are about to expire
+        expiry = getattr(credentials, "_expiry_time", None)  # botocore's refreshable credentials keep it here
+        return frozen, (expiry.timestamp() if expiry is not None else None)
 
     async def get_parameter(self, request: ParameterRequest) -> dict:
         output = await self._call(

@@ -5,7 +5,7 @@ from the loader, so they share cache entries, single flight, stale serving, refr
 2773 API; every other operation of the two services is passed through to AWS with botocore's generic call, and
 a write first drops the cache entries of the name it writes. Everything else that reaches `POST /` gets the
 error AWS gives for an unknown operation. Requests flow one way, as in the 2773 API:
-wire_auth -> query (cache keys) -> loader -> wire_codec -> response bytes.
+wire_auth -> wire_limits (AWS's input limits) -> query (cache keys) -> loader -> wire_codec -> response bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from app.loader import Loader, cache_headers
 from app.query import PathRequest, SecretRequest, parameter_request, split_selector
 from app.wire_auth import Verifier
 from app.wire_codec import CONTENT_TYPE, WireError, error_body, from_api_error, from_cached, from_output, to_params
+from app.wire_limits import validate
 
 TARGETS = {"AmazonSSM": "ssm", "secretsmanager": "secretsmanager"}
 MAX_BODY = 1 << 20  # the largest write (a 64 KiB SecretBinary, base64) fits many times over
@@ -66,11 +67,12 @@ def _flag(document: dict, key: str) -> bool:
 class WireFront:
     """ASGI: `POST /` is the wire protocol; every other request goes on to the 2773 API (`api`)."""
 
-    def __init__(self, settings, loader: Loader, upstream, api):
+    def __init__(self, loader: Loader, upstream, held, api):
         self.loader = loader
         self.upstream = upstream
         self.api = api
-        self.verifier = Verifier(upstream, upstream.region, settings.token)
+        self.verifier = Verifier(held, upstream.region)
+        self._shapes: dict = {}  # operation -> its input shape in the service's model (app/wire_limits.py)
         self.reads = {
             ("ssm", "GetParameter"): self._get_parameter,
             ("ssm", "GetParameters"): self._get_parameters,
@@ -122,6 +124,11 @@ class WireFront:
     async def _serve(self, service: str, operation: str, document: dict) -> tuple[bytes, dict]:
         read = self.reads.get((service, operation))
         if read is not None:
+            # AWS's limits, whether the read is then cached or passed through (with a page token, say).
+            shape = self._shapes.get(operation)
+            if shape is None:  # the model, once per operation: a hit then costs no await on the client
+                shape = self._shapes[operation] = await self.upstream.input_shape(service, operation)
+            validate(shape, document)
             served = await read(document)
             if served is not None:
                 return served

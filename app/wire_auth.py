@@ -22,7 +22,6 @@ SKEW_S = 300  # AWS's clock-skew window for SigV4
 AMZ_DATE = "%Y%m%dT%H%M%SZ"
 # Headers whose signing proves what is asked and of whom (host: AWS requires it; the target: the operation).
 MUST_SIGN = ("host", "x-amz-target")
-REREAD_EVERY_S = 1.0  # a foreign signature re-reads the credentials at most this often
 BAD_SIGNATURE = ("The request signature we calculated does not match the signature you provided. Check your AWS "
                  "Secret Access Key and signing method. Consult the service documentation for details.")
 UNKNOWN_KEY = "The security token included in the request is invalid."
@@ -56,12 +55,10 @@ def parse_authorization(value: str) -> tuple[list[str], list[str], str]:
 
 
 class Verifier:
-    def __init__(self, upstream, region: str | None, token: str | None, clock=time.time):
-        self._upstream = upstream
+    def __init__(self, held, region: str | None, clock=time.time):
+        self._held = held  # HeldCredentials: the tokens and credentials that prove a caller local
         self._region = region
-        self._token = token.encode() if token else None
         self._clock = clock
-        self._reread_at = float("-inf")
 
     async def check(self, scope: dict, body: bytes, service: str) -> None:
         """Return if the request may be served; raise WireError (AWS's answer) otherwise."""
@@ -70,7 +67,7 @@ class Verifier:
             headers.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
         token = headers.get(TOKEN_HEADER.decode())
         if token is not None:
-            if self._token is not None and hmac.compare_digest(token[0].encode("latin-1"), self._token):
+            if await self._held.accepts_token(token[0].encode("latin-1")):
                 return
             raise WireError(400, "UnrecognizedClientException", UNKNOWN_KEY)
         authorization = headers.get("authorization")
@@ -88,7 +85,11 @@ class Verifier:
         declared = (headers.get("x-amz-content-sha256") or [None])[0]
         if declared is not None and declared != hashlib.sha256(body).hexdigest():
             raise _invalid("The provided 'x-amz-content-sha256' header does not match what was computed.")
-        credentials = await self._credentials(key_id, (headers.get("x-amz-security-token") or [None])[0])
+        # Credentials the function's SDK refreshed first are found by a re-read; superseded ones are kept until
+        # they expire (app/held_credentials.py).
+        credentials = await self._held.signing(key_id, (headers.get("x-amz-security-token") or [None])[0])
+        if credentials is None:
+            raise WireError(400, "UnrecognizedClientException", UNKNOWN_KEY)
         expected = _signature(credentials, scope, headers, signed, body, amz_date, region, signed_service)
         if not hmac.compare_digest(expected.encode(), signature.encode("latin-1")):
             raise _invalid(BAD_SIGNATURE)
@@ -110,31 +111,6 @@ class Verifier:
             raise _invalid(f"Credential should be scoped to correct service: '{service}'.")
         if region != self._region:
             raise _invalid("Credential should be scoped to a valid region.")
-
-    async def _credentials(self, key_id: str, session_token: str | None):
-        """pscache's credentials if the request names them; re-read once (container credentials the function
-        refreshed first) before the key is refused."""
-        for fresh in (False, True):
-            if fresh:
-                if self._clock() - self._reread_at < REREAD_EVERY_S:
-                    break
-                self._reread_at = self._clock()
-            try:
-                credentials = await self._upstream.credentials(fresh=fresh)
-            except Exception:  # no credential source at all: only the token can admit a request
-                credentials = None
-            if credentials is not None and _same(credentials, key_id, session_token):
-                return credentials
-        raise WireError(400, "UnrecognizedClientException", UNKNOWN_KEY)
-
-
-def _same(credentials, key_id: str, session_token: str | None) -> bool:
-    if not hmac.compare_digest(credentials.access_key.encode(), key_id.encode("latin-1")):
-        return False
-    if credentials.token:  # temporary credentials: the request must carry the same session token
-        return session_token is not None and hmac.compare_digest(credentials.token.encode(),
-                                                                 session_token.encode("latin-1"))
-    return True
 
 
 def _signature(credentials, scope: dict, headers: dict, signed: list[str], body: bytes, amz_date: str,

@@ -4,7 +4,8 @@ It reproduces what an executable at /opt/extensions/<name> lives under, followin
 /work/shared/spec/lambda-lifecycle.md (§1 API and error strings, §2 lifecycle, §5 acceptance list):
 
 * one HTTP server on 127.0.0.1:<ephemeral> serving the Extensions API (2020-01-01), a minimal Runtime API
-  (2018-06-01) and, in SnapStart mode, the container credentials API (2021-04-23);
+  (2018-06-01) and, in SnapStart mode, the container credentials API (2021-04-23), whose credentials a restore()
+  replaces;
 * a launcher that executes every non-directory entry of an extensions folder in its own process group;
 * init (all extensions register -> runtime init -> everyone calls next), invoke with the barrier
   (runtime responded AND every INVOKE subscriber called next again), freeze/thaw, crash detection, reset on
@@ -493,6 +494,7 @@ class LambdaEmulator:
             "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         self.container_token = secrets.token_urlsafe(24)
+        self.credentials_served = 0  # answers of the credentials endpoint (SnapStart), to whoever asked
 
         self.events: list[tuple[float, str, str]] = []  # (perf_counter time, who, what)
         self.errors: list[FatalError] = []  # every fatal error, across generations
@@ -600,6 +602,30 @@ class LambdaEmulator:
             if self._sb is None:
                 return ShutdownResult(reason, epoch_ms(), {}, {}, None, 0.0)
             return self._teardown(self._sb, reason, budget_ms)
+
+    def restore(self) -> dict[str, str]:
+        """A SnapStart restore of the snapshot taken after init: the frozen processes resume at the next invoke, and
+        the credentials endpoint (same URI, same AWS_CONTAINER_AUTHORIZATION_TOKEN: the processes' environment is
+        the snapshot's) hands out new credentials. Returns them. The old ones stay valid until their Expiration,
+        as AWS's do (the local AWS checks none)."""
+        with self._lifecycle:
+            if self.mode != SNAP_START or self._sb is None:
+                raise RuntimeError("restore() needs an initialised SnapStart environment")
+            self._log("lambda", "restore")
+            return self.rotate_credentials()
+
+    def rotate_credentials(self) -> dict[str, str]:
+        """New credentials at the credentials endpoint (a key id, secret and session token never served before,
+        valid for 6 h), as after a restore or when the old ones near their expiry. Returns them."""
+        expiration = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=6)
+        with self._cond:
+            self.credentials = {
+                "AccessKeyId": "ASIA" + secrets.token_hex(8).upper(),
+                "SecretAccessKey": secrets.token_urlsafe(30),
+                "Token": secrets.token_urlsafe(48),
+                "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            return dict(self.credentials)
 
     def freeze(self) -> None:
         self._freeze(self._sb)
@@ -1338,4 +1364,6 @@ class LambdaEmulator:
     def _api_credentials(self, headers: Any) -> tuple[int, Any, dict]:
         if self.mode != SNAP_START or headers.get("Authorization") != self.container_token:
             return 404, b"cannot get credentials for the provided token\n", {"Content-Type": "text/plain"}
-        return 200, dict(self.credentials), {}
+        with self._cond:
+            self.credentials_served += 1
+            return 200, dict(self.credentials), {}

@@ -26,14 +26,25 @@ def require(language: str) -> None:
         raise RuntimeError(f"the {language} example needs `{command}`: apt-get install {package}")
 
 
-def go_build(module: Path, package: str, target: Path, scratch: Path) -> Path:
+# Debian's Go packages (GOPATH layout), and the one of the AWS SDK for Go v2 (1.17.1 in Debian 12).
+DEBIAN_GOCODE = Path("/usr/share/gocode")
+GO_SDK = ("github.com/aws/aws-sdk-go-v2", "golang-github-aws-aws-sdk-go-v2-dev")
+
+
+def go_build(module: Path, package: str, target: Path, scratch: Path, debian_packages: bool = False) -> Path:
     """`go build` of a standard-library-only program: no module download may happen, and the installed
-    toolchain is the one used. `scratch` holds Go's caches where no home folder does."""
+    toolchain is the one used. `scratch` holds Go's caches where no home folder does. debian_packages: in GOPATH
+    mode (GO111MODULE=off), against the Go packages Debian installs in /usr/share/gocode (the AWS SDK for Go v2)."""
     if shutil.which("go") is None:
         raise RuntimeError(f"building {module.name}/{package} needs `go`: apt-get install golang-go")
     env = dict(os.environ, GOTOOLCHAIN="local", GOPROXY="off", CGO_ENABLED="0", GOFLAGS="-trimpath")
     if not (env.get("HOME") or env.get("XDG_CACHE_HOME")):  # go needs a build cache and a GOPATH somewhere
         env.update(GOCACHE=str(scratch / "go-cache"), GOPATH=str(scratch / "go-path"))
+    if debian_packages:
+        path, debian = GO_SDK
+        if not (DEBIAN_GOCODE / "src" / path).is_dir():
+            raise RuntimeError(f"building {module.name}/{package} needs {path}: apt-get install {debian}")
+        env.update(GO111MODULE="off", GOPATH=f"{scratch / 'go-path'}:{DEBIAN_GOCODE}")
     target.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(["go", "build", "-o", str(target), package], cwd=module, env=env, capture_output=True,
                           text=True)

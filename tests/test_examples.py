@@ -69,7 +69,12 @@ def test_example_reads_through_pscache_caches_and_reports_errors(lam, proxy, exa
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_example_falls_back_to_the_container_token_under_snapstart(lam, example, language):
+def test_example_sends_the_credential_chains_session_token_under_snapstart_and_after_a_restore(lam, example, language):
     emu = start(lam, example, language, mode=SNAP_START)
-    result = emu.invoke(timeout_s=20)
-    assert result.ok and result.response == EXPECTED, (result, emu.runtime_output())
+    for restored in (False, True):
+        if restored:
+            emu.restore()  # new credentials behind the same endpoint: the next reads send the new session token
+        served = emu.credentials_served
+        result = emu.invoke(timeout_s=20)
+        assert result.ok and result.response == EXPECTED, (result, emu.runtime_output())
+        assert emu.credentials_served >= served + 2  # the example asked the chain's endpoint for each read

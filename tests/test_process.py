@@ -33,9 +33,12 @@ def test_log_level_none_is_silent(start_ext):
     assert e.output() == ""
 
 
-def test_error_level_hides_info(start_ext):
+def test_error_level_hides_info(start_ext, proxy):
+    from locallambda.fault_proxy import error
+
     e = start_ext(PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL="error")
-    e.get("/secretsmanager/get?secretId=missing")
+    proxy.inject("GetSecretValue", error(400, "AccessDeniedException", "denied"))  # the role needs a change: ERROR
+    assert e.get("/secretsmanager/get?secretId=pscache/secret").status == 403
     e.stop()
     lines = e.output().splitlines()
     assert lines and all(" ERROR " in line for line in lines)

@@ -138,7 +138,7 @@ def test_no_secret_or_token_in_logs_or_error_bodies_at_any_level(start_ext, prox
 
 def test_client_input_cannot_forge_log_lines(start_ext):
     """Regression: an upstream message echoing a name with a newline split pscache's log line in two."""
-    e = start_ext()
+    e = start_ext(PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL="debug")  # a missing name is logged at DEBUG
     forged = "%0A%5Bpscache%5D%202026%2F01%2F01%2000%3A00%3A00%20ERROR%20forged"
     assert e.get(f"{PARAM}?name=x{forged}").status == 404
     assert e.get(f"{SECRET}?secretId=y%00{forged}").status == 404
@@ -152,7 +152,7 @@ def test_client_input_cannot_forge_log_lines(start_ext):
 
 def test_a_non_ascii_name_with_an_ascii_stdout_is_not_a_500(start_ext):
     """Regression: logging a non-ASCII name raised UnicodeEncodeError when stdout was ASCII (PYTHONIOENCODING)."""
-    e = start_ext(PYTHONIOENCODING="ascii")
+    e = start_ext(PYTHONIOENCODING="ascii", PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL="debug")  # logs the missing name
     r = e.get(f"{PARAM}?name=%2Fcaf%C3%A9")
     assert r.status == 404 and r.error_code == "ParameterNotFound"
     e.stop()

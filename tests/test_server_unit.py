@@ -7,6 +7,7 @@ import pytest
 from app import config
 from app.cache import Cache
 from app.errors import accepts_json
+from app.held_credentials import HeldCredentials
 from app.loader import Loader
 from app.reads import Reads
 from app.server import create_app
@@ -43,7 +44,9 @@ def call(app, path, query=b"", token=b"tok"):
 
 def test_an_internal_failure_is_a_500_without_traceback(capsys):
     settings = config.load({"AWS_SESSION_TOKEN": "tok"}, argv0="pscache")
-    app = create_app(settings, Loader(settings, Cache(10), Reads(settings, BrokenUpstream()), Stats()))
+    upstream = BrokenUpstream()
+    app = create_app(Loader(settings, Cache(10), Reads(settings, upstream), Stats()),
+                     HeldCredentials(upstream, settings.token))
     for path, query in (("/systemsmanager/parameters/get", b"name=x"), ("/secretsmanager/get", b"secretId=y")):
         status, headers, body = call(app, path, query)
         assert status == 500 and headers[b"content-type"] == b"text/plain; charset=utf-8"

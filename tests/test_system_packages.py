@@ -17,7 +17,8 @@ def run(task: str, path: str, **env) -> subprocess.CompletedProcess:
 
 
 # Packages the script finds by an absolute path.
-BY_PATH = {"mariadb-server-core": "/usr/sbin/mariadbd", "ca-certificates": "/etc/ssl/certs/ca-certificates.crt"}
+BY_PATH = {"mariadb-server-core": "/usr/sbin/mariadbd", "ca-certificates": "/etc/ssl/certs/ca-certificates.crt",
+           "golang-github-aws-aws-sdk-go-v2-dev": "/usr/share/gocode/src/github.com/aws/aws-sdk-go-v2"}
 
 
 @pytest.fixture
@@ -31,8 +32,8 @@ def bare_path(tmp_path):
 
 
 @pytest.mark.parametrize("task,packages", [
-    ("test", ["nodejs", "npm", "default-jdk-headless", "golang-go", "mariadb-server-core", "openssl", "util-linux",
-              "git"]),
+    ("test", ["nodejs", "npm", "default-jdk-headless", "golang-go", "golang-github-aws-aws-sdk-go-v2-dev",
+              "mariadb-server-core", "openssl", "util-linux", "git"]),
     ("build", ["gcc", "binutils", "openssl", "unzip"]),
     # Dockerfile.build's base: the build alone, without the test tools of "release" (unzip, debootstrap).
     ("release-build", ["python3", "python3-pip", "ca-certificates", "make", "pkg-config", "perl", "gcc", "binutils",

@@ -48,20 +48,52 @@ func port() string {
 	return "2773"
 }
 
-// token: SnapStart sets no AWS_SESSION_TOKEN; pscache then accepts the container token.
-func token() string {
+// token is what AWS's documentation says to send: the session token of the credentials from the SDK's default
+// chain, resolved at each read so that it stays fresh after a SnapStart restore. Without the SDK, the chain's
+// first two sources: AWS_SESSION_TOKEN, else (SnapStart sets none) the container credentials endpoint, asked as
+// the SDK's endpoint credentials provider asks it (one local request; the SDK would cache the answer until
+// shortly before its Expiration).
+func token() (string, error) {
 	if t := os.Getenv("AWS_SESSION_TOKEN"); t != "" {
-		return t
+		return t, nil
 	}
-	return os.Getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+	uri := os.Getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+	if relative := os.Getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"); uri == "" && relative != "" {
+		uri = "http://169.254.170.2" + relative // ECS
+	}
+	if uri == "" {
+		return "", nil
+	}
+	req, err := http.NewRequest(http.MethodGet, uri, nil)
+	if err != nil {
+		return "", err
+	}
+	if authorization := os.Getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN"); authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("the container credentials endpoint answered %d", resp.StatusCode)
+	}
+	var credentials struct{ Token string }
+	err = json.NewDecoder(resp.Body).Decode(&credentials)
+	return credentials.Token, err
 }
 
 func pscacheGet(path string, query url.Values, into any) error {
+	tok, err := token()
+	if err != nil {
+		return err
+	}
 	req, err := http.NewRequest(http.MethodGet, "http://localhost:"+port()+path+"?"+query.Encode(), nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("X-Aws-Parameters-Secrets-Token", token())
+	req.Header.Set("X-Aws-Parameters-Secrets-Token", tok)
 	resp, err := client.Do(req)
 	if err != nil {
 		return err

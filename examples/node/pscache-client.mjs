@@ -10,12 +10,28 @@ export class PscacheError extends Error {
   }
 }
 
-// SnapStart sets no AWS_SESSION_TOKEN; pscache then accepts the container token.
-const token = () => process.env.AWS_SESSION_TOKEN || process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN || "";
+// The token AWS's documentation says to send: the session token of the credentials from the SDK's default chain,
+// resolved at each read so that it stays fresh after a SnapStart restore (with the SDK:
+// `(await fromNodeProviderChain()()).sessionToken`). Without the SDK, the chain's first two sources:
+// AWS_SESSION_TOKEN, else (SnapStart sets none) the container credentials endpoint, asked as the SDK's fromHttp
+// provider asks it (one local request; the SDK would cache the answer until shortly before its Expiration).
+async function token() {
+  if (process.env.AWS_SESSION_TOKEN) return process.env.AWS_SESSION_TOKEN;
+  const relative = process.env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI;
+  const uri = process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI || (relative && `http://169.254.170.2${relative}`);
+  if (!uri) return "";
+  const authorization = process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN;
+  const response = await fetch(uri, {
+    headers: authorization ? { Authorization: authorization } : {},
+    signal: AbortSignal.timeout(2_000),
+  });
+  if (!response.ok) throw new Error(`the container credentials endpoint answered ${response.status}`);
+  return (await response.json()).Token ?? "";
+}
 
 export async function get(path, query) {
   const response = await fetch(`http://localhost:${port}${path}?${new URLSearchParams(query)}`, {
-    headers: { "X-Aws-Parameters-Secrets-Token": token() },
+    headers: { "X-Aws-Parameters-Secrets-Token": await token() },
     signal: AbortSignal.timeout(10_000),
   });
   const text = await response.text();

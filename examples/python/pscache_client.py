@@ -1,7 +1,7 @@
 """Read SSM parameters and Secrets Manager secrets through pscache (or the AWS extension): stdlib only.
 
-Copy this file next to your handler. Names are URL-encoded; the token comes from AWS_SESSION_TOKEN, or under
-SnapStart (which sets no session token) from AWS_CONTAINER_AUTHORIZATION_TOKEN.
+Copy this file next to your handler. Names are URL-encoded; the token is what AWS's documentation says to send,
+the session token of the SDK credential chain's credentials (see token()).
 """
 
 from __future__ import annotations
@@ -24,7 +24,22 @@ class PscacheError(Exception):
 
 
 def token() -> str:
-    return os.environ.get("AWS_SESSION_TOKEN") or os.environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN", "")
+    """The session token of the credentials from the SDK's default chain, resolved at each read so that it stays
+    fresh after a SnapStart restore (with boto3: `boto3.Session().get_credentials().get_frozen_credentials().token`).
+    Without the SDK, the chain's first two sources: AWS_SESSION_TOKEN, else (SnapStart sets none) the container
+    credentials endpoint, asked as botocore's ContainerProvider asks it (one local request; the SDK would cache the
+    answer until shortly before its Expiration)."""
+    if os.environ.get("AWS_SESSION_TOKEN"):
+        return os.environ["AWS_SESSION_TOKEN"]
+    uri = os.environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    if not uri and os.environ.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        uri = "http://169.254.170.2" + os.environ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]  # ECS
+    if not uri:
+        return ""
+    authorization = os.environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+    request = urllib.request.Request(uri, headers={"Authorization": authorization} if authorization else {})
+    with urllib.request.urlopen(request, timeout=2) as response:
+        return json.load(response).get("Token") or ""
 
 
 def get(path: str, **query: str) -> dict:

@@ -464,6 +464,24 @@ def test_environment_snapstart_and_on_demand(emulator, tmp_path):
     assert e["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
 
 
+def test_snapstart_restore_hands_out_new_credentials_behind_the_same_token(emulator, tmp_path):
+    d = tmp_path / "ext"
+    make_ext(d, "envdump", "--dump-env")
+    snap = emulator(d, mode=SNAP_START)
+    with pytest.raises(RuntimeError):
+        snap.restore()  # nothing to restore before init
+    assert snap.init().ok
+    token = records(snap, "envdump", "ENV")[0]["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+    before = api(snap, "GET", "/2021-04-23/credentials", headers={"Authorization": token})[2]
+    restored = snap.restore()
+    after = api(snap, "GET", "/2021-04-23/credentials", headers={"Authorization": token})[2]
+    assert after == restored and snap.credentials_served == 2
+    assert after["AccessKeyId"] != before["AccessKeyId"] and after["Token"] != before["Token"]
+    assert after["SecretAccessKey"] != before["SecretAccessKey"] and after["Expiration"] >= before["Expiration"]
+    assert snap.events_of("lambda", "restore")
+    assert snap.invoke().ok  # the environment resumes
+
+
 def test_runtime_subprocess_serves_invocations(emulator, tmp_path):
     d = tmp_path / "ext"
     make_ext(d, "good")

@@ -30,11 +30,29 @@ public final class Pscache {
     private final String base = "http://localhost:"
             + System.getenv().getOrDefault("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "2773");
 
-    /** SnapStart sets no AWS_SESSION_TOKEN; pscache then accepts the container token. */
-    private static String token() {
+    /**
+     * The token AWS's documentation says to send: the session token of the credentials from the SDK's default chain,
+     * resolved at each read so that it stays fresh after a SnapStart restore. Without the SDK, the chain's first two
+     * sources: AWS_SESSION_TOKEN, else (SnapStart sets none) the container credentials endpoint, asked as the SDK's
+     * ContainerCredentialsProvider asks it (one local request; the SDK would cache the answer until shortly before
+     * its Expiration).
+     */
+    private String token() throws IOException, InterruptedException {
         String session = System.getenv("AWS_SESSION_TOKEN");
         if (session != null && !session.isEmpty()) return session;
-        return System.getenv().getOrDefault("AWS_CONTAINER_AUTHORIZATION_TOKEN", "");
+        String uri = System.getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+        String relative = System.getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");  // ECS
+        if ((uri == null || uri.isEmpty()) && relative != null) uri = "http://169.254.170.2" + relative;
+        if (uri == null || uri.isEmpty()) return "";
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(uri)).timeout(Duration.ofSeconds(2));
+        String authorization = System.getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+        if (authorization != null && !authorization.isEmpty()) request.header("Authorization", authorization);
+        HttpResponse<String> response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+        if (response.statusCode() != 200) {
+            throw new IOException("the container credentials endpoint answered " + response.statusCode());
+        }
+        Object token = ((Map<?, ?>) Json.parse(response.body())).get("Token");
+        return token == null ? "" : token.toString();
     }
 
     private static String encode(String value) {
