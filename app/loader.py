@@ -279,7 +279,7 @@ class Loader:
                 groups[key] = [key]  # a versioned secret: BatchGetSecretValue cannot ask for a version
         tasks = []
         for group, keys in groups.items():
-            fetch = self.reads.one if len(group) == 4 else (
+            fetch = self.reads.one if len(group) == 5 else (
                 self.reads.parameters if group[0] == "ssm" else self.reads.secrets)
             tasks.append((keys, self._background_fetch(keys, fetch, "prefetched")))
         return tasks

@@ -45,8 +45,16 @@ def create_app(settings, loader: Loader) -> TokenGate:
 
         return handle
 
+    def allowed(request):
+        """The request, if the role it names (roleArn=) may be used; 403 RoleNotAllowed otherwise."""
+        if request.role is not None:
+            from app import roles  # only for reads that name a role
+
+            roles.check(settings, request.role)
+        return request
+
     async def single(query: bytes, request) -> Response:
-        result = await loader.read(request.cache_key, refresh_now(query))
+        result = await loader.read(allowed(request).cache_key, refresh_now(query))
         if log.enabled("debug"):
             said = {"hit": "cache hit", "miss": "fetched"}.get(result.state, result.state)
             log.debug(f"{said}: {request.cache_key[0]} {request.cache_key[1]!r}")
@@ -62,13 +70,13 @@ def create_app(settings, loader: Loader) -> TokenGate:
         return await single(query, parse_path(query))
 
     async def get_parameters(query: bytes) -> Response:
-        keys = [r.cache_key for r in parse_parameters(query)]
+        keys = [allowed(r).cache_key for r in parse_parameters(query)]
         outcome = await loader.read_many(keys, reads.parameters, refresh_now(query))
         body = render.parameters_body(outcome.items(keys), outcome.missing)
         return answer(list(outcome.results.values()), body)
 
     async def get_secrets(query: bytes) -> Response:
-        keys = [r.cache_key for r in parse_secrets(query)]
+        keys = [allowed(r).cache_key for r in parse_secrets(query)]
         outcome = await loader.read_many(keys, reads.secrets, refresh_now(query))
         body = render.secrets_body(outcome.items(keys), outcome.missing)
         return answer(list(outcome.results.values()), body)

@@ -69,6 +69,8 @@ class Upstream:
         self._stack = AsyncExitStack()  # holds the clients open for the life of the process
         self._clients: dict[str, object] = {}
         self._lock = asyncio.Lock()
+        self._session_name = None  # RoleSessionName, made on the first roleArn read
+        self._role_sessions: dict[str, object] = {}  # role ARN -> the session both its clients share
         # botocore reads only AWS_DEFAULT_REGION; Lambda sets both, containers often only AWS_REGION.
         self.region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
 
@@ -87,7 +89,8 @@ class Upstream:
 
         from app.http_session import PlainHttpSession, SharedTlsSession
 
-        timeout_ms = self._settings.timeout_ms_for(service)
+        # STS (roleArn reads) has no deadline of its own: the read that needs it is under the read's.
+        timeout_ms = self._settings.timeout_ms_for(service) if service != "sts" else 0
         options = dict(
             max_pool_connections=self._settings.max_connections,
             # Go SDK v2's default retryer: standard mode, 3 attempts.
@@ -103,9 +106,12 @@ class Upstream:
             options["ignore_configured_endpoint_urls"] = True
         return AioConfig(**options)
 
-    async def _client(self, service: str, whole: str | None = None):
-        """The service's client; `whole`: one made from the whole model in that folder (see WHOLE_MODELS)."""
+    async def _client(self, service: str, whole: str | None = None, role: str | None = None):
+        """The service's client; `whole`: one made from the whole model in that folder (see WHOLE_MODELS);
+        `role`: one that signs with that role's credentials (app/roles.py)."""
         key = f"{service} (whole model)" if whole else service
+        if role is not None:
+            key = f"{service} as {role}"
         client = self._clients.get(key)
         if client is not None:
             return client
@@ -121,6 +127,8 @@ class Upstream:
 
                     session = aioboto3.Session(region_name=self.region)
                     session._session.get_component("data_loader").search_paths.insert(0, whole)
+                elif role is not None:
+                    session = self._role_session(role)
                 endpoint = self._settings.self_endpoints.get(service)
                 client = await self._stack.enter_async_context(
                     session.client(service, config=self._config(service), endpoint_url=endpoint)
@@ -144,14 +152,57 @@ class Upstream:
         for service in ("ssm", "secretsmanager"):
             await self._client(service)
 
-    async def _call(self, api: str, subject: str, **kwargs) -> dict:
+    def _role_session(self, role: str):
+        """The session whose clients sign as role: its credentials are assumed on their first use and renewed."""
+        if role in self._role_sessions:
+            return self._role_sessions[role]
+        import aioboto3
+        from aiobotocore.session import AioSession
+
+        from app import roles
+
+        if self._session_name is None:
+            self._session_name = roles.session_name(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+        botocore_session = AioSession()
+        botocore_session.register_component("credential_provider",
+                                            roles.CredentialSource(roles.RoleCredentials(role, self._assume)))
+        session = self._role_sessions[role] = aioboto3.Session(region_name=self.region, botocore_session=botocore_session)
+        return session
+
+    async def _assume(self, role: str) -> tuple:
+        """STS AssumeRole with pscache's own credentials: (frozen credentials, expiry in epoch seconds)."""
+        from botocore.credentials import ReadOnlyCredentials
+
+        from app import roles
+
+        kwargs = {"RoleArn": role, "RoleSessionName": self._session_name}
+        if self._settings.role_external_id:
+            kwargs["ExternalId"] = self._settings.role_external_id
+
+        async def attempt() -> dict:
+            client = await asyncio.shield(self._client("sts"))
+            return await client.assume_role(**kwargs)
+
+        try:
+            output = await self._measured("AssumeRole", f" of {role}", attempt, 0)
+        except ApiError as err:
+            raise roles.assume_failed(err, role) from None
+        issued = output.get("Credentials") or {}
+        if not all(issued.get(k) for k in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")):
+            raise _malformed("AssumeRole", role)
+        frozen = ReadOnlyCredentials(issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"])
+        return frozen, issued["Expiration"].timestamp()
+
+    async def _call(self, api: str, subject: str, role: str | None = None, **kwargs) -> dict:
         service, method = APIS[api]
 
         async def attempt() -> dict:
             # Shielded: a client still being made at the deadline is finished for the next request.
-            client = await asyncio.shield(self._client(service))
+            client = await asyncio.shield(self._client(service, role=role))
             return await getattr(client, method)(**kwargs)
 
+        if role is not None:
+            subject += f" as {role}"
         # The timeout covers the whole call: the first one also waits for the SDK import and the client.
         return await self._measured(api, f" for {subject}", attempt, self._settings.timeout_ms_for(service))
 
@@ -209,9 +260,8 @@ class Upstream:
         return None if credentials is None else await credentials.get_frozen_credentials()
 
     async def get_parameter(self, request: ParameterRequest) -> dict:
-        output = await self._call(
-            "GetParameter", f"name={request.full_name!r}", Name=request.full_name, WithDecryption=request.with_decryption
-        )
+        output = await self._call("GetParameter", f"name={request.full_name!r}", request.role,
+                                  Name=request.full_name, WithDecryption=request.with_decryption)
         parameter = output.get("Parameter")
         if not isinstance(parameter, dict):
             raise _malformed("GetParameter", f"name={request.full_name!r}")
@@ -223,19 +273,19 @@ class Upstream:
             kwargs["VersionId"] = request.version_id
         if request.version_stage:
             kwargs["VersionStage"] = request.version_stage
-        output = await self._call("GetSecretValue", f"secretId={request.secret_id!r}", **kwargs)
+        output = await self._call("GetSecretValue", f"secretId={request.secret_id!r}", request.role, **kwargs)
         if not output.get("Name"):
             raise _malformed("GetSecretValue", f"secretId={request.secret_id!r}")
         return output
 
-    async def get_parameters(self, names: list[str], with_decryption: bool) -> tuple[list[dict], list[str]]:
+    async def get_parameters(self, names: list[str], with_decryption: bool,
+                             role: str | None = None) -> tuple[list[dict], list[str]]:
         """GetParameters in calls of at most 10 names: (parameters, invalid names)."""
         found, invalid = [], []
         for i in range(0, len(names), GET_PARAMETERS_MAX):
             chunk = names[i:i + GET_PARAMETERS_MAX]
-            output = await self._call(
-                "GetParameters", f"{len(chunk)} name(s) from {chunk[0]!r}", Names=chunk, WithDecryption=with_decryption
-            )
+            output = await self._call("GetParameters", f"{len(chunk)} name(s) from {chunk[0]!r}", role,
+                                      Names=chunk, WithDecryption=with_decryption)
             found += output.get("Parameters") or []
             invalid += output.get("InvalidParameters") or []
         return found, invalid
@@ -247,13 +297,13 @@ class Upstream:
             kwargs = {"Path": request.path, "Recursive": request.recursive, "WithDecryption": request.with_decryption}
             if token:
                 kwargs["NextToken"] = token
-            output = await self._call("GetParametersByPath", f"path={request.path!r}", **kwargs)
+            output = await self._call("GetParametersByPath", f"path={request.path!r}", request.role, **kwargs)
             found += output.get("Parameters") or []
             token = output.get("NextToken")
             if not token:
                 return found
 
-    async def batch_get_secrets(self, secret_ids: list[str]) -> tuple[list[dict], list[dict]]:
+    async def batch_get_secrets(self, secret_ids: list[str], role: str | None = None) -> tuple[list[dict], list[dict]]:
         """BatchGetSecretValue in calls of at most 20 ids, every page: (secret values, errors)."""
         values, errors = [], []
         for i in range(0, len(secret_ids), BATCH_SECRETS_MAX):
@@ -262,7 +312,7 @@ class Upstream:
                 kwargs = {"SecretIdList": chunk}
                 if token:
                     kwargs["NextToken"] = token
-                output = await self._call("BatchGetSecretValue", f"{len(chunk)} id(s) from {chunk[0]!r}", **kwargs)
+                output = await self._call("BatchGetSecretValue", f"{len(chunk)} id(s) from {chunk[0]!r}", role, **kwargs)
                 values += output.get("SecretValues") or []
                 errors += output.get("Errors") or []
                 token = output.get("NextToken")
