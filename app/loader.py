@@ -6,6 +6,9 @@
   PSCACHE_STALE_IF_ERROR is served, marked stale. Not-found and access errors are never masked.
 - Refresh ahead: an entry that was read and is in the last PSCACHE_REFRESH_AHEAD_PERCENT of its
   TTL is refetched in the background, on a hit or when main reports an INVOKE.
+- Negative entries: with PSCACHE_NEGATIVE_TTL, a single read's not-found or denial is cached under the read's key
+  and answered as it came, marked X-Pscache-Negative. Batch reads report missing items in their own answers, so
+  they neither use nor make negative entries.
 Fetches run as tasks of their own, so a reader that goes away cancels nobody else's answer.
 """
 
@@ -94,7 +97,12 @@ class Loader:
 
     async def read(self, key: Hashable, refresh: bool = False) -> Result:
         outcome = await self.read_many([key], self.reads.one, refresh)
-        return outcome.results[key]
+        result = outcome.results[key]
+        if result.entry.error is not None:
+            err = result.entry.error
+            headers = {**cache_headers([result], self._clock()), "X-Pscache-Negative": "true"}
+            raise ApiError(err.status, err.code, err.message, headers)
+        return result
 
     async def read_many(self, keys: list, fetch: Fetch, refresh: bool = False) -> Outcome:
         """Answer keys of one store: hits from the cache, joins of fetches in flight, one fetch for the rest."""
@@ -104,12 +112,16 @@ class Loader:
             self._collect(outcome, fetched, keys)
             return outcome
         own, waits = [], {}
+        single = fetch == self.reads.one
         for key in keys:
             if not refresh:
                 entry = self.cache.get(key)
+                if entry is not None and entry.error is not None and not single:
+                    entry = None  # a single read's negative answer: a batch asks again and reports it its own way
                 if entry is not None and self.cache.fresh(entry):
                     outcome.results[key] = self._answer(Result(entry, "hit"))
-                    self._refresh_if_due(key, entry)
+                    if entry.error is None:
+                        self._refresh_if_due(key, entry)
                     continue
                 if entry is not None and entry.failed_at:
                     outcome.results[key] = self._answer(Result(entry, "stale", entry.failure))
@@ -156,12 +168,14 @@ class Loader:
     def _answer(self, result: Result) -> Result:
         result.entry.read = True
         self.stats.count(result.state)
+        if result.entry.error is not None:
+            self.stats.count("negative")
         return result
 
     def _stale_or_raise(self, key: Hashable, err: ApiError) -> Result:
         if self.settings.stale_if_error and transient(err):
             entry = self.cache.get(key)  # kept up to stale_if_error seconds past its expiry
-            if entry is not None:
+            if entry is not None and entry.error is None:
                 if not entry.failed_at:
                     age = self._clock() - entry.fetched
                     log.warn(f"serving a stale value ({age:.0f} s old) while the upstream fails: {err.code}")
@@ -187,6 +201,8 @@ class Loader:
             if error is None:
                 fetched = task.result()
                 self._store(fetched)
+            elif isinstance(error, ApiError) and error.negative and fetch == self.reads.one:
+                self._store_negative(keys[0], error)
             for key, future in futures.items():
                 if error is not None:
                     future.set_exception(error)
@@ -197,6 +213,11 @@ class Loader:
 
         task.add_done_callback(done)
         return task
+
+    def _store_negative(self, key: Hashable, err: ApiError) -> None:
+        ttl = self.settings.negative_ttl
+        if ttl and self.caching(key[0]):
+            self.cache.put(key, self.reads.negative(key, err, ttl))
 
     def _store(self, fetched: Fetched) -> None:
         for key, (entry, aliases) in fetched.found.items():
@@ -225,7 +246,8 @@ class Loader:
         if not self.settings.refresh_ahead_percent:
             return 0
         now = self._clock()
-        due = [k for k, e in self.cache.entries() if e.read and self._due(e, now) and k not in self._inflight]
+        due = [k for k, e in self.cache.entries()
+               if e.read and e.error is None and self._due(e, now) and k not in self._inflight]
         for key in due:
             self._refresh(key)
         return len(due)

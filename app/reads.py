@@ -15,6 +15,7 @@ from typing import Hashable
 from app import render
 from app.cache import Entry
 from app.config import Settings
+from app.errors import ApiError
 from app.query import PATH_KEY_LENGTH, ParameterRequest, PathRequest, SecretRequest
 
 
@@ -38,6 +39,22 @@ def _idents(output: dict) -> list[str]:
     return [v for v in (output.get("Name"), output.get("ARN")) if v]
 
 
+def _names_of(ident: str) -> set[str]:
+    """What a read of ident (a name, path or ARN) answers for: an ARN also for the name(s) it can stand for, so
+    that invalidating or writing the name drops a negative entry read by ARN (there is no answer to learn it from)."""
+    names = {ident}
+    parts = ident.split(":", 5)
+    if ident.startswith("arn:") and len(parts) == 6:
+        resource = parts[5]
+        if resource.startswith("parameter/"):
+            name = resource[len("parameter"):]  # "/app/x"; "/plain" is also the ARN of "plain"
+            names.update((name, name[1:]) if name.count("/") == 1 else (name,))
+        elif resource.startswith("secret:"):
+            name = resource[len("secret:"):]
+            names.update((name, name[:-7]) if len(name) > 7 and name[-7] == "-" else (name,))  # "-" + 6 random
+    return names
+
+
 class Reads:
     def __init__(self, settings: Settings, upstream, clock=time.monotonic):
         self._settings = settings
@@ -53,6 +70,12 @@ class Reads:
         entry = Entry(render.secret_item(output), "secret", self._clock(), self._settings.secrets_ttl,
                       _idents(output))
         return entry, [("secretsmanager", ident, version_id, version_stage, role) for ident in entry.idents]
+
+    def negative(self, key: Hashable, err, ttl: float) -> Entry:
+        """A negative entry: the upstream's answer about the item under key, kept for ttl (PSCACHE_NEGATIVE_TTL)."""
+        ident = key[2] if len(key) == PATH_KEY_LENGTH else key[1]
+        kept = ApiError(err.status, err.code, err.message)  # without the headers of the answer that carried it
+        return Entry(b"", "error", self._clock(), ttl, _names_of(ident), kept)
 
     async def one(self, keys: list) -> Fetched:
         """A single read: the key says which (see query.*.cache_key)."""

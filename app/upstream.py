@@ -24,6 +24,10 @@ from app.query import ParameterRequest, PathRequest, SecretRequest
 from app.stats import Stats
 
 NOT_FOUND = {"ParameterNotFound", "ParameterVersionNotFound", "ResourceNotFoundException"}
+# What PSCACHE_NEGATIVE_TTL may cache: answers about the item itself (it does not exist, this role may not read it,
+# its KMS key refuses), which the next call would repeat. Never the caller's own credentials being refused
+# (expired, unknown, a bad signature: about pscache, and renewed at any moment), throttling, 5xx or timeouts.
+ITEM_DENIALS = {"AccessDeniedException", "AccessDenied", "DecryptionFailure", "InvalidKeyId"}
 DENIED = {
     "AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "InvalidSignatureException",
     "ExpiredTokenException", "ExpiredToken", "InvalidClientTokenId", "MissingAuthenticationToken",
@@ -46,6 +50,11 @@ APIS = {
 WHOLE_MODELS = "data-whole-models"
 GET_PARAMETERS_MAX = 10  # names per GetParameters call (API limit)
 BATCH_SECRETS_MAX = 20  # ids per BatchGetSecretValue call (API limit)
+
+
+def negative(code: str) -> bool:
+    """Whether an error of a read may be cached as its answer (PSCACHE_NEGATIVE_TTL)."""
+    return code in NOT_FOUND or code in ITEM_DENIALS or code.startswith("KMS")
 
 
 def status_for(code: str, upstream_status: int) -> int:
@@ -360,7 +369,9 @@ def _classify(exc: BaseException, api: str, timeout_ms: int, ca_bundle: tuple | 
         code = error.get("Code") or "UnknownError"
         message = error.get("Message") or code
         upstream_status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return ApiError(status_for(code, upstream_status), code, message)
+        failure = ApiError(status_for(code, upstream_status), code, message)
+        failure.negative = negative(code)
+        return failure
     if isinstance(exc, asyncio.TimeoutError):
         return ApiError(504, "UpstreamTimeout", f"{api} did not complete within {timeout_ms} ms")
     if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
