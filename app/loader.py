@@ -22,7 +22,7 @@ from app import log, render
 from app.cache import Cache, Entry
 from app.config import Settings
 from app.errors import ApiError
-from app.query import parse_parameter, parse_secret
+from app.query import PATH_KEY_LENGTH, parse_parameter, parse_path, parse_secret
 from app.reads import Fetched, Reads
 from app.stats import Stats
 
@@ -262,7 +262,8 @@ class Loader:
                 return
             error = task.exception()  # already logged by upstream
             if error is None:
-                self.stats.count(event, len(task.result().found))
+                fetched = task.result()
+                self.stats.count(event, len(fetched.found) + len(fetched.extras))
             elif isinstance(error, ApiError) and transient(error):
                 for key in keys:
                     entry = self.cache.get(key)
@@ -280,34 +281,49 @@ class Loader:
         """Start the prefetch calls and mark their keys in flight before returning, so a read that comes
         right after joins them instead of fetching on its own."""
         groups: dict[tuple, list] = {}
+        singles = []
         for service, ident, query in items:
-            if not self.caching(service):
-                continue
-            field = "name" if service == "ssm" else "secretId"
-            raw = f"{field}={quote(ident, safe='')}" + (f"&{query}" if query else "")
-            try:
-                request = (parse_parameter if service == "ssm" else parse_secret)(raw)
-            except ApiError as err:
-                log.warn(f"PSCACHE_PREFETCH: skipping {service}:{ident}: {err.message}")
+            request = self._prefetch_request(service, ident, query)
+            if request is None:
                 continue
             key = request.cache_key
             if key in self._inflight or self.cache.get(key) is not None:
                 continue
-            if service == "ssm":
-                groups.setdefault(("ssm", key[3]), []).append(key)
-            elif key[2] is None and key[3] is None:
-                groups.setdefault(("secretsmanager",), []).append(key)
+            if len(key) == PATH_KEY_LENGTH or (key[0] == "secretsmanager" and (key[2] or key[3])):
+                singles.append(key)  # a path, or a versioned secret: BatchGetSecretValue cannot ask for a version
+            elif key[0] == "ssm":
+                groups.setdefault(("ssm", key[3], key[4]), []).append(key)  # one decryption flag and role a call
             else:
-                groups[key] = [key]  # a versioned secret: BatchGetSecretValue cannot ask for a version
+                groups.setdefault(("secretsmanager", key[4]), []).append(key)
         tasks = []
         for group, keys in groups.items():
-            fetch = self.reads.one if len(group) == 5 else (
-                self.reads.parameters if group[0] == "ssm" else self.reads.secrets)
+            fetch = self.reads.parameters if group[0] == "ssm" else self.reads.secrets
             tasks.append((keys, self._background_fetch(keys, fetch, "prefetched")))
+        for key in singles:
+            tasks.append(([key], self._background_fetch([key], self.reads.one, "prefetched")))
         return tasks
 
+    def _prefetch_request(self, service: str, ident: str, query: str):
+        """The read a PSCACHE_PREFETCH item stands for, parsed as a request for it is; None to skip it."""
+        store = "ssm" if service == "ssm-path" else service
+        if not self.caching(store):
+            return None
+        field, parse = {"ssm": ("name", parse_parameter), "ssm-path": ("path", parse_path),
+                        "secretsmanager": ("secretId", parse_secret)}[service]
+        raw = f"{field}={quote(ident, safe='')}" + (f"&{query}" if query else "")
+        try:
+            request = parse(raw)
+            if request.role is not None:
+                from app import roles
+
+                roles.check(self.settings, request.role)
+        except ApiError as err:
+            log.warn(f"PSCACHE_PREFETCH: skipping {service}:{ident}: {err.message}")
+            return None
+        return request
+
     async def report_prefetch(self, tasks: list, wanted: int) -> None:
-        obtained = 0
+        obtained = brought = 0
         for keys, task in tasks:
             try:
                 fetched = await asyncio.shield(task)
@@ -315,9 +331,13 @@ class Loader:
                 what = "not found" if err.status == 404 else f"failed ({err.code}); fetched on first read instead"
                 log.warn(f"PSCACHE_PREFETCH: {', '.join(repr(k[1]) for k in keys)} {what}")
                 continue
-            obtained += len(fetched.found) + len(fetched.extras)
+            if len(keys[0]) == PATH_KEY_LENGTH:
+                obtained, brought = obtained + len(fetched.found), brought + len(fetched.extras)
+            else:
+                obtained += len(fetched.found) + len(fetched.extras)
             for missing in fetched.missing:
                 shown = missing.get("SecretId") if isinstance(missing, dict) else missing
                 log.warn(f"PSCACHE_PREFETCH: {shown!r} was not found")
         if tasks:
-            log.info(f"prefetched {obtained} of {wanted} item(s)")
+            under = f", and the {brought} parameter(s) under the path(s)" if brought else ""
+            log.info(f"prefetched {obtained} of {wanted} item(s){under}")
