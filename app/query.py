@@ -110,6 +110,11 @@ def refresh_now(raw_query: bytes | str) -> bool:
     return _flag(_first(_pairs(raw_query)), "refreshNow")
 
 
+def json_key(raw_query: bytes | str) -> str | None:
+    """`jsonKey=`: the member of a JSON secret to answer with (see app/json_pointer.py), None for the whole secret."""
+    return _first(_pairs(raw_query)).get("jsonKey")
+
+
 def parse_parameter(raw_query: bytes | str) -> ParameterRequest:
     pairs = _pairs(raw_query)
     values = _first(pairs)

@@ -19,7 +19,8 @@ from app.auth import TokenGate
 from app.errors import ApiError, accept_of
 from app.loader import Loader, Result, cache_headers
 from app.query import (
-    parse_invalidate, parse_parameter, parse_parameters, parse_path, parse_secret, parse_secrets, refresh_now,
+    json_key, parse_invalidate, parse_parameter, parse_parameters, parse_path, parse_secret, parse_secrets,
+    refresh_now,
 )
 
 JSON = "application/json"
@@ -53,18 +54,29 @@ def create_app(settings, loader: Loader) -> TokenGate:
             roles.check(settings, request.role)
         return request
 
-    async def single(query: bytes, request) -> Response:
+    async def single(query: bytes, request, shape=None) -> Response:
+        """One read; shape: what the answer's body is made of the cached item, instead of the whole item."""
         result = await loader.read(allowed(request).cache_key, refresh_now(query))
         if log.enabled("debug"):
             said = {"hit": "cache hit", "miss": "fetched"}.get(result.state, result.state)
             log.debug(f"{said}: {request.cache_key[0]} {request.cache_key[1]!r}")
-        return answer([result], result.body)
+        return answer([result], result.body if shape is None else shape(result.entry.item))
 
     async def get_parameter(query: bytes) -> Response:
         return await single(query, parse_parameter(query))
 
     async def get_secret(query: bytes) -> Response:
-        return await single(query, parse_secret(query))
+        request, key = parse_secret(query), json_key(query)
+        if key is None:
+            return await single(query, request)
+        from app import json_pointer  # only for reads that ask for one member
+
+        pointer = json_pointer.parse(key)  # a malformed key is refused before anything is fetched
+
+        def shape(item: bytes) -> bytes:
+            return render.secret_string_body(item, json_pointer.member(item, pointer, key))
+
+        return await single(query, request, shape)
 
     async def get_path(query: bytes) -> Response:
         return await single(query, parse_path(query))
