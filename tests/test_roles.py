@@ -200,3 +200,16 @@ def test_the_allow_list_takes_exact_role_arns(start_ext):
     ext = start_ext(wait=False, PSCACHE_ALLOWED_ROLE_ARNS=f"{ROLE} arn:aws:iam::*:role/any")
     assert ext.wait() == 1
     assert "PSCACHE_ALLOWED_ROLE_ARNS has invalid role ARN(s) 'arn:aws:iam::*:role/any'" in ext.output()
+
+
+def test_prefetch_items_may_name_an_allowed_role(start_ext, proxy, account_b):
+    prefetch = f"ssm:/cross/app/1?roleArn={q(ROLE)} ssm-path:/cross/app?roleArn={q(OTHER_ROLE)}"
+    ext = start_ext(PSCACHE_ALLOWED_ROLE_ARNS=ROLE, PSCACHE_PREFETCH=prefetch)
+    deadline = time.monotonic() + 10
+    while "prefetched" not in ext.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    r = ext.get(f"{PARAM}?name=%2Fcross%2Fapp%2F1&roleArn={q(ROLE)}")
+    assert r.headers["x-pscache-cache"] == "hit" and r.json()["Parameter"]["Value"] == "b-1"
+    out = ext.output()
+    assert "PSCACHE_PREFETCH: skipping ssm-path:/cross/app" in out and "not listed in PSCACHE_ALLOWED_ROLE_ARNS" in out
+    assert proxy.count("GetParametersByPath") == 0 and proxy.count("AssumeRole") == 1
