@@ -110,10 +110,18 @@ class Upstream:
         if timeout_ms:
             # No single attempt may outlive the whole-call deadline either.
             options["connect_timeout"] = options["read_timeout"] = timeout_ms / 1000
-        if service in self._settings.self_endpoints:
+        if service in self._settings.self_endpoints or (service == "sts" and self._sts_points_at_self()):
             # The variable names pscache itself (the function reads through the wire front): calling it would loop.
             options["ignore_configured_endpoint_urls"] = True
         return AioConfig(**options)
+
+    def _sts_points_at_self(self) -> bool:
+        """Whether STS's endpoint would be pscache's own port: AWS_ENDPOINT_URL set for the function's SDK and no
+        AWS_ENDPOINT_URL_STS (pscache does not speak STS; config.self_endpoints covers the two services)."""
+        from app.config import points_at_self
+
+        generic = os.environ.get("AWS_ENDPOINT_URL") or ""
+        return not os.environ.get("AWS_ENDPOINT_URL_STS") and points_at_self(generic, self._settings.port)
 
     async def _client(self, service: str, whole: str | None = None, role: str | None = None):
         """The service's client; `whole`: one made from the whole model in that folder (see WHOLE_MODELS);

@@ -213,3 +213,22 @@ def test_prefetch_items_may_name_an_allowed_role(start_ext, proxy, account_b):
     out = ext.output()
     assert "PSCACHE_PREFETCH: skipping ssm-path:/cross/app" in out and "not listed in PSCACHE_ALLOWED_ROLE_ARNS" in out
     assert proxy.count("GetParametersByPath") == 0 and proxy.count("AssumeRole") == 1
+
+
+def test_sts_is_never_called_through_pscache_itself(start_ext, proxy, account_b):
+    """AWS_ENDPOINT_URL naming pscache (for the function's SDK) is not STS's endpoint: without AWS_ENDPOINT_URL_STS,
+    STS is AWS's own (unreachable here, so the read's deadline answers), never pscache's wire front."""
+    from harness import free_port
+
+    port = free_port()
+    ext = start_ext(PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=port, AWS_ENDPOINT_URL=f"http://localhost:{port}",
+                    AWS_ENDPOINT_URL_SSM=proxy.url, AWS_ENDPOINT_URL_SECRETS_MANAGER=proxy.url,
+                    PSCACHE_ALLOWED_ROLE_ARNS=ROLE, SSM_PARAMETER_STORE_TIMEOUT_MILLIS=2000)
+    assert ext.get(f"{PARAM}?name=%2Fcross%2Fapp%2F0").json()["Parameter"]["Value"] == "a-0"
+    r = ext.get(f"{PARAM}?name=%2Fcross%2Fapp%2F0&roleArn={q(ROLE)}")
+    # Through pscache's own port STS would get a wire-protocol refusal botocore cannot parse (InternalFailure).
+    assert r.status in (403, 502, 504) and r.error_code != "InternalFailure" and "ResponseParser" not in r.text, r
+    assert proxy.count("AssumeRole") == 0
+    with_sts = start_ext(AWS_ENDPOINT_URL_STS=proxy.url, PSCACHE_ALLOWED_ROLE_ARNS=ROLE)
+    assert with_sts.get(f"{PARAM}?name=%2Fcross%2Fapp%2F0&roleArn={q(ROLE)}").json()["Parameter"]["Value"] == "b-0"
+    assert proxy.count("AssumeRole") == 1
