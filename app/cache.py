@@ -19,17 +19,18 @@ ENTRY_OVERHEAD = 400
 
 
 class Entry:
-    __slots__ = ("item", "kind", "fetched", "ttl", "read", "idents", "aliases", "size", "failed_at", "failure")
+    __slots__ = ("item", "kind", "fetched", "ttl", "read", "idents", "aliases", "size", "failed_at", "failure", "error")
 
-    def __init__(self, item: bytes, kind: str, fetched: float, ttl: float, idents: Iterable[str] = ()):
+    def __init__(self, item: bytes, kind: str, fetched: float, ttl: float, idents: Iterable[str] = (), error=None):
         self.item = item  # the JSON object of one parameter or secret, or a whole body
         self.kind = kind  # how to turn `item` into a response body (render.body_for)
+        self.error = error  # a negative entry: the ApiError the upstream answered (PSCACHE_NEGATIVE_TTL)
         self.fetched = fetched
         self.ttl = ttl
         self.read = False  # read since it was fetched: only those are worth refreshing ahead
         self.idents = frozenset(idents)  # names and ARNs it answers for, for invalidation
         self.aliases: list[Hashable] = []
-        self.size = len(item) + ENTRY_OVERHEAD
+        self.size = len(item) + ENTRY_OVERHEAD + (len(error.message) if error is not None else 0)
         self.failed_at = 0.0  # when a refetch of this expired entry last failed transiently, and why
         self.failure = ""
 

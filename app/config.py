@@ -21,13 +21,16 @@ SNAP_START = "snap-start"
 MAX_TTL_SECONDS = 300  # the AWS extension's ceiling; PSCACHE_MAX_TTL raises it
 TTL_CEILING_LIMIT = 86400
 MAX_CACHE_SIZE = 1000
-PREFETCH_KINDS = {"ssm": "ssm", "secretsmanager": "secretsmanager", "secret": "secretsmanager"}
+PREFETCH_KINDS = {"ssm": "ssm", "secretsmanager": "secretsmanager", "secret": "secretsmanager", "ssm-path": "ssm-path"}
 DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024
 # Under Lambda the byte cap defaults to this share of the function's memory (which the function and every
 # extension share): 1/16 of 128 MB is 8 MiB, so a cache filled with the largest values SSM and Secrets Manager
 # allow stays far from the environment's limit.
 CACHE_SHARE_OF_MEMORY = 16
 SDK_LOADS = ("auto", "before-next", "after-next")
+# An IAM role ARN, as STS AssumeRole takes it: partition, 12-digit account, role/ then an optional path and the name.
+ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
+EXTERNAL_ID_PATTERN = r"[\w+=,.@:/-]{2,1224}"  # STS's constraint on ExternalId
 
 
 class ConfigError(ValueError):
@@ -61,7 +64,10 @@ class Settings:
     sdk_load = "auto"  # when the AWS SDK and the clients are made: see main.sdk_before_next
     stale_if_error = 0
     refresh_ahead_percent = 0
-    prefetch: tuple = ()  # (service, id, query) triples
+    prefetch: tuple = ()  # (service, id, query) triples; service "ssm-path" is a GetParametersByPath read
+    negative_ttl = 0  # seconds a not-found or denied answer is cached; 0: errors are never cached
+    allowed_role_arns: frozenset = frozenset()  # roles a read may name with roleArn=; none by default
+    role_external_id: str | None = None  # ExternalId sent with every AssumeRole
     metrics_emf = False
     metrics_every_invokes = 0
     limits = None  # Limits(); see read_limits
@@ -81,7 +87,7 @@ class Settings:
         shown = ("port", "cache_enabled", "cache_size", "max_connections", "log_level", "ssm_ttl", "secrets_ttl",
                  "ssm_timeout_ms", "secrets_timeout_ms", "extension_name", "runtime_api", "init_type", "max_ttl",
                  "cache_max_bytes", "memory_mb", "sdk_load", "stale_if_error", "refresh_ahead_percent", "prefetch",
-                 "metrics_emf",
+                 "negative_ttl", "allowed_role_arns", "metrics_emf",
                  "metrics_every_invokes")
         return "Settings(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in shown) + ")"
 
@@ -175,18 +181,52 @@ class _Reader:
             kind, sep, rest = item.partition(":")
             ident, _, query = rest.partition("?")
             service = PREFETCH_KINDS.get(kind.lower())
-            if not sep or service is None or not ident:
+            if not sep or service is None or not ident or (service == "ssm-path" and not ident.startswith("/")):
                 bad.append(item)
             else:
                 items.append((service, ident, query))
         if bad:
             self.problems.append(
-                f"{name} has invalid item(s) {', '.join(repr(b) for b in bad)}: expected ssm:<name>[?query] or "
-                "secretsmanager:<secret id>[?query] (also secret:), separated by commas or spaces"
+                f"{name} has invalid item(s) {', '.join(repr(b) for b in bad)}: expected ssm:<name>[?query], "
+                "ssm-path:/<path>[?query] or secretsmanager:<secret id>[?query] (also secret:), separated by commas "
+                "or spaces"
             )
             return ()
         self._seen(name, f"{len(items)} item(s)", True)
         return tuple(items)
+
+    def role_arns(self, name: str) -> frozenset:
+        """Role ARNs separated by commas or whitespace, each checked whole: an allow-list takes no patterns."""
+        raw = self.raw(name)
+        if raw is None:
+            self._seen(name, "none", False)
+            return frozenset()
+        import re  # only when roles are configured: not on the default cold path
+
+        arns = raw.replace(",", " ").split()
+        bad = [arn for arn in arns if not re.fullmatch(ROLE_ARN_PATTERN, arn, re.ASCII)]
+        if bad:
+            self.problems.append(
+                f"{name} has invalid role ARN(s) {', '.join(repr(b) for b in bad)}: expected "
+                "arn:aws:iam::<12-digit account>:role/<name> (also with a path), separated by commas or spaces"
+            )
+            return frozenset()
+        self._seen(name, ", ".join(arns), True)
+        return frozenset(arns)
+
+    def external_id(self, name: str) -> str | None:
+        raw = self.raw(name)
+        if raw is None:
+            self._seen(name, "none", False)
+            return None
+        import re
+
+        if not re.fullmatch(EXTERNAL_ID_PATTERN, raw, re.ASCII):
+            self.problems.append(f"{name}={raw!r} is invalid: expected 2 to 1224 characters of letters, digits and "
+                                 "_+=,.@:/-")
+            return None
+        self._seen(name, "set", True)  # not shown: it is a shared secret of sorts
+        return raw
 
 
 # -- Inbound HTTP limits (issue 6). PSCACHE_ names: the AWS extension documents none of these. --------------
@@ -341,6 +381,9 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
     stale_if_error = r.integer("PSCACHE_STALE_IF_ERROR", 0, 0, TTL_CEILING_LIMIT, clamp=False, unit="s")
     refresh_ahead = r.integer("PSCACHE_REFRESH_AHEAD_PERCENT", 0, 0, 90, clamp=False, unit="%")
     prefetch = r.prefetch("PSCACHE_PREFETCH")
+    negative_ttl = r.integer("PSCACHE_NEGATIVE_TTL", 0, 0, max_ttl, clamp=False, unit="s")
+    allowed_roles = r.role_arns("PSCACHE_ALLOWED_ROLE_ARNS")
+    external_id = r.external_id("PSCACHE_ROLE_EXTERNAL_ID")
     metrics_emf = r.boolean("PSCACHE_METRICS_EMF", False)
     metrics_every = r.integer("PSCACHE_METRICS_EVERY_INVOKES", 0, 0, None, clamp=False)
     limits = read_limits(r)
@@ -365,6 +408,9 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
         stale_if_error=stale_if_error,
         refresh_ahead_percent=refresh_ahead,
         prefetch=prefetch,
+        negative_ttl=negative_ttl,
+        allowed_role_arns=allowed_roles,
+        role_external_id=external_id,
         metrics_emf=metrics_emf,
         metrics_every_invokes=metrics_every,
         limits=limits,

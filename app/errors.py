@@ -15,6 +15,8 @@ JSON = "application/json"
 
 
 class ApiError(Exception):
+    negative = False  # an AWS answer about the item itself, which PSCACHE_NEGATIVE_TTL may cache (app/upstream.py)
+
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status

@@ -6,6 +6,9 @@
   PSCACHE_STALE_IF_ERROR is served, marked stale. Not-found and access errors are never masked.
 - Refresh ahead: an entry that was read and is in the last PSCACHE_REFRESH_AHEAD_PERCENT of its
   TTL is refetched in the background, on a hit or when main reports an INVOKE.
+- Negative entries: with PSCACHE_NEGATIVE_TTL, a single read's not-found or denial is cached under the read's key
+  and answered as it came, marked X-Pscache-Negative. Batch reads report missing items in their own answers, so
+  they neither use nor make negative entries.
 Fetches run as tasks of their own, so a reader that goes away cancels nobody else's answer.
 """
 
@@ -19,7 +22,7 @@ from app import log, render
 from app.cache import Cache, Entry
 from app.config import Settings
 from app.errors import ApiError
-from app.query import parse_parameter, parse_secret
+from app.query import PATH_KEY_LENGTH, parse_parameter, parse_path, parse_secret
 from app.reads import Fetched, Reads
 from app.stats import Stats
 
@@ -94,7 +97,12 @@ class Loader:
 
     async def read(self, key: Hashable, refresh: bool = False) -> Result:
         outcome = await self.read_many([key], self.reads.one, refresh)
-        return outcome.results[key]
+        result = outcome.results[key]
+        if result.entry.error is not None:
+            err = result.entry.error
+            headers = {**cache_headers([result], self._clock()), "X-Pscache-Negative": "true"}
+            raise ApiError(err.status, err.code, err.message, headers)
+        return result
 
     async def read_many(self, keys: list, fetch: Fetch, refresh: bool = False) -> Outcome:
         """Answer keys of one store: hits from the cache, joins of fetches in flight, one fetch for the rest."""
@@ -104,12 +112,16 @@ class Loader:
             self._collect(outcome, fetched, keys)
             return outcome
         own, waits = [], {}
+        single = fetch == self.reads.one
         for key in keys:
             if not refresh:
                 entry = self.cache.get(key)
+                if entry is not None and entry.error is not None and not single:
+                    entry = None  # a single read's negative answer: a batch asks again and reports it its own way
                 if entry is not None and self.cache.fresh(entry):
                     outcome.results[key] = self._answer(Result(entry, "hit"))
-                    self._refresh_if_due(key, entry)
+                    if entry.error is None:
+                        self._refresh_if_due(key, entry)
                     continue
                 if entry is not None and entry.failed_at:
                     outcome.results[key] = self._answer(Result(entry, "stale", entry.failure))
@@ -156,12 +168,14 @@ class Loader:
     def _answer(self, result: Result) -> Result:
         result.entry.read = True
         self.stats.count(result.state)
+        if result.entry.error is not None:
+            self.stats.count("negative")
         return result
 
     def _stale_or_raise(self, key: Hashable, err: ApiError) -> Result:
         if self.settings.stale_if_error and transient(err):
             entry = self.cache.get(key)  # kept up to stale_if_error seconds past its expiry
-            if entry is not None:
+            if entry is not None and entry.error is None:
                 if not entry.failed_at:
                     age = self._clock() - entry.fetched
                     log.warn(f"serving a stale value ({age:.0f} s old) while the upstream fails: {err.code}")
@@ -187,6 +201,8 @@ class Loader:
             if error is None:
                 fetched = task.result()
                 self._store(fetched)
+            elif isinstance(error, ApiError) and error.negative and fetch == self.reads.one:
+                self._store_negative(keys[0], error)
             for key, future in futures.items():
                 if error is not None:
                     future.set_exception(error)
@@ -197,6 +213,11 @@ class Loader:
 
         task.add_done_callback(done)
         return task
+
+    def _store_negative(self, key: Hashable, err: ApiError) -> None:
+        ttl = self.settings.negative_ttl
+        if ttl and self.caching(key[0]):
+            self.cache.put(key, self.reads.negative(key, err, ttl))
 
     def _store(self, fetched: Fetched) -> None:
         for key, (entry, aliases) in fetched.found.items():
@@ -225,7 +246,8 @@ class Loader:
         if not self.settings.refresh_ahead_percent:
             return 0
         now = self._clock()
-        due = [k for k, e in self.cache.entries() if e.read and self._due(e, now) and k not in self._inflight]
+        due = [k for k, e in self.cache.entries()
+               if e.read and e.error is None and self._due(e, now) and k not in self._inflight]
         for key in due:
             self._refresh(key)
         return len(due)
@@ -240,7 +262,8 @@ class Loader:
                 return
             error = task.exception()  # already logged by upstream
             if error is None:
-                self.stats.count(event, len(task.result().found))
+                fetched = task.result()
+                self.stats.count(event, len(fetched.found) + len(fetched.extras))
             elif isinstance(error, ApiError) and transient(error):
                 for key in keys:
                     entry = self.cache.get(key)
@@ -258,34 +281,49 @@ class Loader:
         """Start the prefetch calls and mark their keys in flight before returning, so a read that comes
         right after joins them instead of fetching on its own."""
         groups: dict[tuple, list] = {}
+        singles = []
         for service, ident, query in items:
-            if not self.caching(service):
-                continue
-            field = "name" if service == "ssm" else "secretId"
-            raw = f"{field}={quote(ident, safe='')}" + (f"&{query}" if query else "")
-            try:
-                request = (parse_parameter if service == "ssm" else parse_secret)(raw)
-            except ApiError as err:
-                log.warn(f"PSCACHE_PREFETCH: skipping {service}:{ident}: {err.message}")
+            request = self._prefetch_request(service, ident, query)
+            if request is None:
                 continue
             key = request.cache_key
             if key in self._inflight or self.cache.get(key) is not None:
                 continue
-            if service == "ssm":
-                groups.setdefault(("ssm", key[3]), []).append(key)
-            elif key[2] is None and key[3] is None:
-                groups.setdefault(("secretsmanager",), []).append(key)
+            if len(key) == PATH_KEY_LENGTH or (key[0] == "secretsmanager" and (key[2] or key[3])):
+                singles.append(key)  # a path, or a versioned secret: BatchGetSecretValue cannot ask for a version
+            elif key[0] == "ssm":
+                groups.setdefault(("ssm", key[3], key[4]), []).append(key)  # one decryption flag and role a call
             else:
-                groups[key] = [key]  # a versioned secret: BatchGetSecretValue cannot ask for a version
+                groups.setdefault(("secretsmanager", key[4]), []).append(key)
         tasks = []
         for group, keys in groups.items():
-            fetch = self.reads.one if len(group) == 4 else (
-                self.reads.parameters if group[0] == "ssm" else self.reads.secrets)
+            fetch = self.reads.parameters if group[0] == "ssm" else self.reads.secrets
             tasks.append((keys, self._background_fetch(keys, fetch, "prefetched")))
+        for key in singles:
+            tasks.append(([key], self._background_fetch([key], self.reads.one, "prefetched")))
         return tasks
 
+    def _prefetch_request(self, service: str, ident: str, query: str):
+        """The read a PSCACHE_PREFETCH item stands for, parsed as a request for it is; None to skip it."""
+        store = "ssm" if service == "ssm-path" else service
+        if not self.caching(store):
+            return None
+        field, parse = {"ssm": ("name", parse_parameter), "ssm-path": ("path", parse_path),
+                        "secretsmanager": ("secretId", parse_secret)}[service]
+        raw = f"{field}={quote(ident, safe='')}" + (f"&{query}" if query else "")
+        try:
+            request = parse(raw)
+            if request.role is not None:
+                from app import roles
+
+                roles.check(self.settings, request.role)
+        except ApiError as err:
+            log.warn(f"PSCACHE_PREFETCH: skipping {service}:{ident}: {err.message}")
+            return None
+        return request
+
     async def report_prefetch(self, tasks: list, wanted: int) -> None:
-        obtained = 0
+        obtained = brought = 0
         for keys, task in tasks:
             try:
                 fetched = await asyncio.shield(task)
@@ -293,9 +331,13 @@ class Loader:
                 what = "not found" if err.status == 404 else f"failed ({err.code}); fetched on first read instead"
                 log.warn(f"PSCACHE_PREFETCH: {', '.join(repr(k[1]) for k in keys)} {what}")
                 continue
-            obtained += len(fetched.found) + len(fetched.extras)
+            if len(keys[0]) == PATH_KEY_LENGTH:
+                obtained, brought = obtained + len(fetched.found), brought + len(fetched.extras)
+            else:
+                obtained += len(fetched.found) + len(fetched.extras)
             for missing in fetched.missing:
                 shown = missing.get("SecretId") if isinstance(missing, dict) else missing
                 log.warn(f"PSCACHE_PREFETCH: {shown!r} was not found")
         if tasks:
-            log.info(f"prefetched {obtained} of {wanted} item(s)")
+            under = f", and the {brought} parameter(s) under the path(s)" if brought else ""
+            log.info(f"prefetched {obtained} of {wanted} item(s){under}")

@@ -174,7 +174,7 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None, 
         loader = Loader(settings, cache, Reads(settings, upstream), stats)
         held = HeldCredentials(upstream, settings.token)  # which tokens and signatures prove a caller local
         # POST / is the services' own protocol (app/wire.py); every other request is the 2773 API.
-        front = WireFront(loader, upstream, held, create_app(loader, held))
+        front = WireFront(loader, upstream, held, create_app(settings, loader, held))
         server = HttpServer(front, adopt(sockets), settings.limits)
         await server.start()
     except Exception as exc:

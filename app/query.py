@@ -16,11 +16,14 @@ _TRUE = {"1", "t", "true"}
 _FALSE = {"0", "f", "false"}
 
 
+# Every cache key ends with the role the read is made as (roleArn=; None: pscache's own credentials), so another
+# account's value never answers for this account's, and the reverse.
 @dataclass(frozen=True)
 class ParameterRequest:
     name: str
     selector: str  # "" or ":<version>" / ":<label>"
     with_decryption: bool
+    role: str | None = None
 
     @property
     def full_name(self) -> str:
@@ -28,7 +31,7 @@ class ParameterRequest:
 
     @property
     def cache_key(self) -> tuple:
-        return ("ssm", self.name, self.selector, self.with_decryption)
+        return ("ssm", self.name, self.selector, self.with_decryption, self.role)
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,11 @@ class SecretRequest:
     secret_id: str
     version_id: str | None
     version_stage: str | None
+    role: str | None = None
 
     @property
     def cache_key(self) -> tuple:
-        return ("secretsmanager", self.secret_id, self.version_id, self.version_stage)
+        return ("secretsmanager", self.secret_id, self.version_id, self.version_stage, self.role)
 
 
 @dataclass(frozen=True)
@@ -47,11 +51,15 @@ class PathRequest:
     path: str
     recursive: bool
     with_decryption: bool
+    role: str | None = None
 
     @property
     def cache_key(self) -> tuple:
-        # Five fields, so it never collides with a parameter's four.
-        return ("ssm", "path", self.path, self.recursive, self.with_decryption)
+        # Six fields, so it never collides with a parameter's five.
+        return ("ssm", "path", self.path, self.recursive, self.with_decryption, self.role)
+
+
+PATH_KEY_LENGTH = 6
 
 
 # A batch is split into several upstream calls anyway; this only bounds one request's work.
@@ -102,6 +110,11 @@ def refresh_now(raw_query: bytes | str) -> bool:
     return _flag(_first(_pairs(raw_query)), "refreshNow")
 
 
+def json_key(raw_query: bytes | str) -> str | None:
+    """`jsonKey=`: the member of a JSON secret to answer with (see app/json_pointer.py), None for the whole secret."""
+    return _first(_pairs(raw_query)).get("jsonKey")
+
+
 def parse_parameter(raw_query: bytes | str) -> ParameterRequest:
     pairs = _pairs(raw_query)
     values = _first(pairs)
@@ -116,7 +129,7 @@ def parse_parameter(raw_query: bytes | str) -> ParameterRequest:
     if not selector:
         # `name=/app/key:3` and `name=/app/key&version=3` are the same read, so one cache entry.
         name, selector = split_selector(name)
-    return ParameterRequest(name=name, selector=selector, with_decryption=_flag(values, "withDecryption"))
+    return ParameterRequest(name, selector, _flag(values, "withDecryption"), values.get("roleArn"))
 
 
 def _list(pairs: list[tuple[str, str]], key: str) -> list[str]:
@@ -134,15 +147,16 @@ def _list(pairs: list[tuple[str, str]], key: str) -> list[str]:
     return list(seen)
 
 
-def parameter_request(name: str, with_decryption: bool) -> ParameterRequest:
+def parameter_request(name: str, with_decryption: bool, role: str | None = None) -> ParameterRequest:
     """A read of `name` (which may end in its selector), as both fronts key it."""
-    return ParameterRequest(*split_selector(name), with_decryption=with_decryption)
+    return ParameterRequest(*split_selector(name), with_decryption, role)
 
 
 def parse_parameters(raw_query: bytes | str) -> list[ParameterRequest]:
     pairs = _pairs(raw_query)
-    decrypt = _flag(_first(pairs), "withDecryption")
-    return [parameter_request(name, decrypt) for name in _list(pairs, "names")]
+    values = _first(pairs)
+    decrypt, role = _flag(values, "withDecryption"), values.get("roleArn")
+    return [parameter_request(name, decrypt, role) for name in _list(pairs, "names")]
 
 
 def parse_path(raw_query: bytes | str) -> PathRequest:
@@ -152,11 +166,13 @@ def parse_path(raw_query: bytes | str) -> PathRequest:
         raise bad_request("MissingParameter", "the query parameter 'path' is required")
     if not path.startswith("/"):
         raise bad_request("InvalidParameterValue", f"path={path!r} is invalid: a hierarchy path starts with '/'")
-    return PathRequest(path=path, recursive=_flag(values, "recursive"), with_decryption=_flag(values, "withDecryption"))
+    return PathRequest(path, _flag(values, "recursive"), _flag(values, "withDecryption"), values.get("roleArn"))
 
 
 def parse_secrets(raw_query: bytes | str) -> list[SecretRequest]:
-    return [SecretRequest(secret_id, None, None) for secret_id in _list(_pairs(raw_query), "secretIds")]
+    pairs = _pairs(raw_query)
+    role = _first(pairs).get("roleArn")
+    return [SecretRequest(secret_id, None, None, role) for secret_id in _list(pairs, "secretIds")]
 
 
 def parse_secret(raw_query: bytes | str) -> SecretRequest:
@@ -164,11 +180,7 @@ def parse_secret(raw_query: bytes | str) -> SecretRequest:
     secret_id = values.get("secretId")
     if not secret_id:
         raise bad_request("MissingParameter", "the query parameter 'secretId' is required")
-    return SecretRequest(
-        secret_id=secret_id,
-        version_id=values.get("versionId"),
-        version_stage=values.get("versionStage"),
-    )
+    return SecretRequest(secret_id, values.get("versionId"), values.get("versionStage"), values.get("roleArn"))
 
 
 def parse_invalidate(raw_query: bytes | str) -> tuple[str, str] | None:

@@ -72,6 +72,13 @@ def secret_body(output: dict) -> bytes:
     return BODIES["secret"](secret_item(output))
 
 
+def secret_string_body(item: bytes, text: str) -> bytes:
+    """A cached secret's GetSecretValue body with its SecretString replaced by text (jsonKey=)."""
+    document = json.loads(item)
+    document["SecretString"] = text
+    return BODIES["secret"](_dumps(document))
+
+
 def _array(items: list[bytes]) -> bytes:
     return b"[" + b",".join(items) + b"]"
 

@@ -19,13 +19,14 @@ from app.auth import TokenGate
 from app.errors import ApiError, accept_of
 from app.loader import Loader, Result, cache_headers
 from app.query import (
-    parse_invalidate, parse_parameter, parse_parameters, parse_path, parse_secret, parse_secrets, refresh_now,
+    json_key, parse_invalidate, parse_parameter, parse_parameters, parse_path, parse_secret, parse_secrets,
+    refresh_now,
 )
 
 JSON = "application/json"
 
 
-def create_app(loader: Loader, tokens) -> TokenGate:
+def create_app(settings, loader: Loader, tokens) -> TokenGate:
     """The 2773 API; tokens (HeldCredentials) says which token headers are accepted."""
     cache, reads = loader.cache, loader.reads
 
@@ -46,30 +47,49 @@ def create_app(loader: Loader, tokens) -> TokenGate:
 
         return handle
 
-    async def single(query: bytes, request) -> Response:
-        result = await loader.read(request.cache_key, refresh_now(query))
+    def allowed(request):
+        """The request, if the role it names (roleArn=) may be used; 403 RoleNotAllowed otherwise."""
+        if request.role is not None:
+            from app import roles  # only for reads that name a role
+
+            roles.check(settings, request.role)
+        return request
+
+    async def single(query: bytes, request, shape=None) -> Response:
+        """One read; shape: what the answer's body is made of the cached item, instead of the whole item."""
+        result = await loader.read(allowed(request).cache_key, refresh_now(query))
         if log.enabled("debug"):
             said = {"hit": "cache hit", "miss": "fetched"}.get(result.state, result.state)
             log.debug(f"{said}: {request.cache_key[0]} {request.cache_key[1]!r}")
-        return answer([result], result.body)
+        return answer([result], result.body if shape is None else shape(result.entry.item))
 
     async def get_parameter(query: bytes) -> Response:
         return await single(query, parse_parameter(query))
 
     async def get_secret(query: bytes) -> Response:
-        return await single(query, parse_secret(query))
+        request, key = parse_secret(query), json_key(query)
+        if key is None:
+            return await single(query, request)
+        from app import json_pointer  # only for reads that ask for one member
+
+        pointer = json_pointer.parse(key)  # a malformed key is refused before anything is fetched
+
+        def shape(item: bytes) -> bytes:
+            return render.secret_string_body(item, json_pointer.member(item, pointer, key))
+
+        return await single(query, request, shape)
 
     async def get_path(query: bytes) -> Response:
         return await single(query, parse_path(query))
 
     async def get_parameters(query: bytes) -> Response:
-        keys = [r.cache_key for r in parse_parameters(query)]
+        keys = [allowed(r).cache_key for r in parse_parameters(query)]
         outcome = await loader.read_many(keys, reads.parameters, refresh_now(query))
         body = render.parameters_body(outcome.items(keys), outcome.missing)
         return answer(list(outcome.results.values()), body)
 
     async def get_secrets(query: bytes) -> Response:
-        keys = [r.cache_key for r in parse_secrets(query)]
+        keys = [allowed(r).cache_key for r in parse_secrets(query)]
         outcome = await loader.read_many(keys, reads.secrets, refresh_now(query))
         body = render.secrets_body(outcome.items(keys), outcome.missing)
         return answer(list(outcome.results.values()), body)

@@ -10,7 +10,8 @@ import json
 import time
 from collections import Counter, deque
 
-CACHE_EVENTS = ("hit", "miss", "stale", "coalesced", "refreshed_ahead", "prefetched")
+# "negative": hits answered from a cached error (PSCACHE_NEGATIVE_TTL), also counted in "hit".
+CACHE_EVENTS = ("hit", "miss", "stale", "coalesced", "refreshed_ahead", "prefetched", "negative")
 _SAMPLES = 2048  # latency samples kept per API, for percentiles
 
 
@@ -60,6 +61,7 @@ class Stats:
         totals = Counter({
             "CacheHits": self.cache["hit"],
             "CacheMisses": self.cache["miss"],
+            "NegativeHits": self.cache["negative"],
             "StaleServed": self.cache["stale"],
             "Coalesced": self.cache["coalesced"],
             "RefreshedAhead": self.cache["refreshed_ahead"],

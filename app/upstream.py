@@ -24,6 +24,10 @@ from app.query import ParameterRequest, PathRequest, SecretRequest
 from app.stats import Stats
 
 NOT_FOUND = {"ParameterNotFound", "ParameterVersionNotFound", "ResourceNotFoundException"}
+# What PSCACHE_NEGATIVE_TTL may cache: answers about the item itself (it does not exist, this role may not read it,
+# its KMS key refuses), which the next call would repeat. Never the caller's own credentials being refused
+# (expired, unknown, a bad signature: about pscache, and renewed at any moment), throttling, 5xx or timeouts.
+ITEM_DENIALS = {"AccessDeniedException", "AccessDenied", "DecryptionFailure", "InvalidKeyId"}
 DENIED = {
     "AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "InvalidSignatureException",
     "ExpiredTokenException", "ExpiredToken", "InvalidClientTokenId", "MissingAuthenticationToken",
@@ -46,10 +50,16 @@ APIS = {
 WHOLE_MODELS = "data-whole-models"
 # Answers that concern only the caller's request (a name that does not exist, one AWS calls invalid): the caller
 # gets them in full, and may well expect them (an optional parameter), so they are logged at DEBUG. Denied access,
-# throttling and upstream failures stay ERROR: the role, the key policy or the TTLs need the user's attention.
+# throttling and upstream failures stay ERROR: the role, the key policy or the TTLs need the user's attention; so
+# does any refusal of AssumeRole (the allowed role's trust policy or STS, not the caller's request).
 CALLERS_BUSINESS = frozenset({400, 404})
 GET_PARAMETERS_MAX = 10  # names per GetParameters call (API limit)
 BATCH_SECRETS_MAX = 20  # ids per BatchGetSecretValue call (API limit)
+
+
+def negative(code: str) -> bool:
+    """Whether an error of a read may be cached as its answer (PSCACHE_NEGATIVE_TTL)."""
+    return code in NOT_FOUND or code in ITEM_DENIALS or code.startswith("KMS")
 
 
 def status_for(code: str, upstream_status: int) -> int:
@@ -73,6 +83,8 @@ class Upstream:
         self._stack = AsyncExitStack()  # holds the clients open for the life of the process
         self._clients: dict[str, object] = {}
         self._lock = asyncio.Lock()
+        self._session_name = None  # RoleSessionName, made on the first roleArn read
+        self._role_sessions: dict[str, object] = {}  # role ARN -> the session both its clients share
         # botocore reads only AWS_DEFAULT_REGION; Lambda sets both, containers often only AWS_REGION.
         self.region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
 
@@ -91,7 +103,8 @@ class Upstream:
 
         from app.http_session import PlainHttpSession, SharedTlsSession
 
-        timeout_ms = self._settings.timeout_ms_for(service)
+        # STS (roleArn reads) has no deadline of its own: the read that needs it is under the read's.
+        timeout_ms = self._settings.timeout_ms_for(service) if service != "sts" else 0
         options = dict(
             max_pool_connections=self._settings.max_connections,
             # Go SDK v2's default retryer: standard mode, 3 attempts.
@@ -102,14 +115,25 @@ class Upstream:
         if timeout_ms:
             # No single attempt may outlive the whole-call deadline either.
             options["connect_timeout"] = options["read_timeout"] = timeout_ms / 1000
-        if service in self._settings.self_endpoints:
+        if service in self._settings.self_endpoints or (service == "sts" and self._sts_points_at_self()):
             # The variable names pscache itself (the function reads through the wire front): calling it would loop.
             options["ignore_configured_endpoint_urls"] = True
         return AioConfig(**options)
 
-    async def _client(self, service: str, whole: str | None = None):
-        """The service's client; `whole`: one made from the whole model in that folder (see WHOLE_MODELS)."""
+    def _sts_points_at_self(self) -> bool:
+        """Whether STS's endpoint would be pscache's own port: AWS_ENDPOINT_URL set for the function's SDK and no
+        AWS_ENDPOINT_URL_STS (pscache does not speak STS; config.self_endpoints covers the two services)."""
+        from app.config import points_at_self
+
+        generic = os.environ.get("AWS_ENDPOINT_URL") or ""
+        return not os.environ.get("AWS_ENDPOINT_URL_STS") and points_at_self(generic, self._settings.port)
+
+    async def _client(self, service: str, whole: str | None = None, role: str | None = None):
+        """The service's client; `whole`: one made from the whole model in that folder (see WHOLE_MODELS);
+        `role`: one that signs with that role's credentials (app/roles.py)."""
         key = f"{service} (whole model)" if whole else service
+        if role is not None:
+            key = f"{service} as {role}"
         client = self._clients.get(key)
         if client is not None:
             return client
@@ -125,6 +149,8 @@ class Upstream:
 
                     session = aioboto3.Session(region_name=self.region)
                     session._session.get_component("data_loader").search_paths.insert(0, whole)
+                elif role is not None:
+                    session = self._role_session(role)
                 endpoint = self._settings.self_endpoints.get(service)
                 client = await self._stack.enter_async_context(
                     session.client(service, config=self._config(service), endpoint_url=endpoint)
@@ -148,14 +174,57 @@ class Upstream:
         for service in ("ssm", "secretsmanager"):
             await self._client(service)
 
-    async def _call(self, api: str, subject: str, **kwargs) -> dict:
+    def _role_session(self, role: str):
+        """The session whose clients sign as role: its credentials are assumed on their first use and renewed."""
+        if role in self._role_sessions:
+            return self._role_sessions[role]
+        import aioboto3
+        from aiobotocore.session import AioSession
+
+        from app import roles
+
+        if self._session_name is None:
+            self._session_name = roles.session_name(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+        botocore_session = AioSession()
+        botocore_session.register_component("credential_provider",
+                                            roles.CredentialSource(roles.RoleCredentials(role, self._assume)))
+        session = self._role_sessions[role] = aioboto3.Session(region_name=self.region, botocore_session=botocore_session)
+        return session
+
+    async def _assume(self, role: str) -> tuple:
+        """STS AssumeRole with pscache's own credentials: (frozen credentials, expiry in epoch seconds)."""
+        from botocore.credentials import ReadOnlyCredentials
+
+        from app import roles
+
+        kwargs = {"RoleArn": role, "RoleSessionName": self._session_name}
+        if self._settings.role_external_id:
+            kwargs["ExternalId"] = self._settings.role_external_id
+
+        async def attempt() -> dict:
+            client = await asyncio.shield(self._client("sts"))
+            return await client.assume_role(**kwargs)
+
+        try:
+            output = await self._measured("AssumeRole", f" of {role}", attempt, 0)
+        except ApiError as err:
+            raise roles.assume_failed(err, role) from None
+        issued = output.get("Credentials") or {}
+        if not all(issued.get(k) for k in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")):
+            raise _malformed("AssumeRole", role)
+        frozen = ReadOnlyCredentials(issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"])
+        return frozen, issued["Expiration"].timestamp()
+
+    async def _call(self, api: str, subject: str, role: str | None = None, **kwargs) -> dict:
         service, method = APIS[api]
 
         async def attempt() -> dict:
             # Shielded: a client still being made at the deadline is finished for the next request.
-            client = await asyncio.shield(self._client(service))
+            client = await asyncio.shield(self._client(service, role=role))
             return await getattr(client, method)(**kwargs)
 
+        if role is not None:
+            subject += f" as {role}"
         # The timeout covers the whole call: the first one also waits for the SDK import and the client.
         return await self._measured(api, f" for {subject}", attempt, self._settings.timeout_ms_for(service))
 
@@ -188,7 +257,7 @@ class Upstream:
             failure = _classify(exc, api, timeout_ms, self._settings.ca_bundle)
             self._stats.call(api, failure.code, time.monotonic() - started)
             line = f"{api} request{subject} failed: {failure.code} ({failure.status}): {failure.message}"
-            if failure.status in CALLERS_BUSINESS:
+            if failure.status in CALLERS_BUSINESS and api != "AssumeRole":  # pscache's own request: always ERROR
                 if log.enabled("debug"):
                     log.debug(line)
             else:
@@ -223,9 +292,8 @@ class Upstream:
         return frozen, (expiry.timestamp() if expiry is not None else None)
 
     async def get_parameter(self, request: ParameterRequest) -> dict:
-        output = await self._call(
-            "GetParameter", f"name={request.full_name!r}", Name=request.full_name, WithDecryption=request.with_decryption
-        )
+        output = await self._call("GetParameter", f"name={request.full_name!r}", request.role,
+                                  Name=request.full_name, WithDecryption=request.with_decryption)
         parameter = output.get("Parameter")
         if not isinstance(parameter, dict):
             raise _malformed("GetParameter", f"name={request.full_name!r}")
@@ -237,19 +305,19 @@ class Upstream:
             kwargs["VersionId"] = request.version_id
         if request.version_stage:
             kwargs["VersionStage"] = request.version_stage
-        output = await self._call("GetSecretValue", f"secretId={request.secret_id!r}", **kwargs)
+        output = await self._call("GetSecretValue", f"secretId={request.secret_id!r}", request.role, **kwargs)
         if not output.get("Name"):
             raise _malformed("GetSecretValue", f"secretId={request.secret_id!r}")
         return output
 
-    async def get_parameters(self, names: list[str], with_decryption: bool) -> tuple[list[dict], list[str]]:
+    async def get_parameters(self, names: list[str], with_decryption: bool,
+                             role: str | None = None) -> tuple[list[dict], list[str]]:
         """GetParameters in calls of at most 10 names: (parameters, invalid names)."""
         found, invalid = [], []
         for i in range(0, len(names), GET_PARAMETERS_MAX):
             chunk = names[i:i + GET_PARAMETERS_MAX]
-            output = await self._call(
-                "GetParameters", f"{len(chunk)} name(s) from {chunk[0]!r}", Names=chunk, WithDecryption=with_decryption
-            )
+            output = await self._call("GetParameters", f"{len(chunk)} name(s) from {chunk[0]!r}", role,
+                                      Names=chunk, WithDecryption=with_decryption)
             found += output.get("Parameters") or []
             invalid += output.get("InvalidParameters") or []
         return found, invalid
@@ -261,13 +329,13 @@ class Upstream:
             kwargs = {"Path": request.path, "Recursive": request.recursive, "WithDecryption": request.with_decryption}
             if token:
                 kwargs["NextToken"] = token
-            output = await self._call("GetParametersByPath", f"path={request.path!r}", **kwargs)
+            output = await self._call("GetParametersByPath", f"path={request.path!r}", request.role, **kwargs)
             found += output.get("Parameters") or []
             token = output.get("NextToken")
             if not token:
                 return found
 
-    async def batch_get_secrets(self, secret_ids: list[str]) -> tuple[list[dict], list[dict]]:
+    async def batch_get_secrets(self, secret_ids: list[str], role: str | None = None) -> tuple[list[dict], list[dict]]:
         """BatchGetSecretValue in calls of at most 20 ids, every page: (secret values, errors)."""
         values, errors = [], []
         for i in range(0, len(secret_ids), BATCH_SECRETS_MAX):
@@ -276,7 +344,7 @@ class Upstream:
                 kwargs = {"SecretIdList": chunk}
                 if token:
                     kwargs["NextToken"] = token
-                output = await self._call("BatchGetSecretValue", f"{len(chunk)} id(s) from {chunk[0]!r}", **kwargs)
+                output = await self._call("BatchGetSecretValue", f"{len(chunk)} id(s) from {chunk[0]!r}", role, **kwargs)
                 values += output.get("SecretValues") or []
                 errors += output.get("Errors") or []
                 token = output.get("NextToken")
@@ -324,7 +392,9 @@ def _classify(exc: BaseException, api: str, timeout_ms: int, ca_bundle: tuple | 
         code = error.get("Code") or "UnknownError"
         message = error.get("Message") or code
         upstream_status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return ApiError(status_for(code, upstream_status), code, message)
+        failure = ApiError(status_for(code, upstream_status), code, message)
+        failure.negative = negative(code)
+        return failure
     if isinstance(exc, asyncio.TimeoutError):
         return ApiError(504, "UpstreamTimeout", f"{api} did not complete within {timeout_ms} ms")
     if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):

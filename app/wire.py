@@ -260,7 +260,7 @@ def _request_id() -> str:
 
 
 def _error_headers(err: WireError) -> dict:
-    return {"x-amzn-ErrorType": err.code, "x-amzn-RequestId": err.request_id or _request_id()}
+    return {**err.headers, "x-amzn-ErrorType": err.code, "x-amzn-RequestId": err.request_id or _request_id()}
 
 
 async def _send(send, status: int, body: bytes, headers: dict) -> None:

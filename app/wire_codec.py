@@ -23,18 +23,20 @@ MESSAGE_KEY = {"ssm": "message", "secretsmanager": "Message"}
 class WireError(Exception):
     """An answer in the service's error shape; never carries a secret, a token or a signature."""
 
-    def __init__(self, status: int, code: str, message: str, request_id: str | None = None):
+    def __init__(self, status: int, code: str, message: str, request_id: str | None = None,
+                 headers: dict | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.request_id = request_id  # AWS's, for a passed-through error
+        self.headers = headers or {}  # pscache's own (X-Pscache-*), for an error answered from the cache
 
 
 def from_api_error(err: ApiError) -> WireError:
     """A read's failure as the service would answer it: AWS's JSON services answer every client error with 400
     (not found, denied, throttled, invalid); pscache's own upstream failures keep their 5xx, which SDKs retry."""
-    return WireError(400 if 400 <= err.status < 500 else err.status, err.code, err.message)
+    return WireError(400 if 400 <= err.status < 500 else err.status, err.code, err.message, headers=err.headers)
 
 
 def error_body(err: WireError, service: str) -> bytes:

@@ -57,12 +57,23 @@ def truncate() -> Fault:
     return Fault("truncate")
 
 
+def _query_action(body: bytes) -> str:
+    """The Action of an AWS query-protocol request (a form body), or ""."""
+    from urllib.parse import parse_qs
+
+    try:
+        return parse_qs(body.decode("ascii")).get("Action", [""])[0]
+    except (UnicodeDecodeError, ValueError):
+        return ""
+
+
 class FaultProxy:
     """tls: an SSLContext (locallambda.tls.server_context) makes it an HTTPS endpoint, as AWS's are."""
 
     def __init__(self, upstream_port: int, tls=None):
         self.upstream_port = upstream_port
         self.calls: Counter[str] = Counter()
+        self.last_body: dict[str, bytes] = {}  # operation -> the body of its latest call (what a client sent)
         self._faults: dict[str, list[Fault]] = {}
         self._sticky: dict[str, Fault] = {}
         self._lock = threading.Lock()
@@ -101,6 +112,7 @@ class FaultProxy:
     def reset_state(self) -> None:
         with self._lock:
             self.calls.clear()
+            self.last_body.clear()
             self._faults.clear()
             self._sticky.clear()
             self.max_in_flight = 0
@@ -147,7 +159,10 @@ class FaultProxy:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         target = handler.headers.get("X-Amz-Target", "")
-        operation = target.rpartition(".")[2] or "unknown"
+        action = "" if target else _query_action(body)  # STS speaks the query protocol: Action= in a form body
+        operation = target.rpartition(".")[2] or action or "unknown"
+        with self._lock:
+            self.last_body[operation] = body
         fault = self._next_fault(operation)
         if fault is not None and fault.kind == "reset":
             # SO_LINGER 0 makes close() send RST: the client sees a reset, not a clean EOF.
@@ -171,6 +186,11 @@ class FaultProxy:
             except OSError:
                 pass
             handler.close_connection = True
+            return
+        if fault is not None and fault.kind == "error" and action:
+            payload = ("<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error>"
+                       "<RequestId>fault-proxy</RequestId></ErrorResponse>" % (fault.code, fault.message)).encode()
+            self._reply(handler, fault.status, {"Content-Type": "text/xml"}, payload)
             return
         if fault is not None and fault.kind == "error":
             payload = ('{"__type":"%s","message":"%s"}' % (fault.code, fault.message)).encode()

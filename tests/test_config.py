@@ -71,6 +71,15 @@ def test_valid_values_are_taken():
         ("SECRETS_MANAGER_TTL", "5m", "0 to 300"),
         ("SSM_PARAMETER_STORE_TIMEOUT_MILLIS", "-1", ">= 0"),
         ("SECRETS_MANAGER_TIMEOUT_MILLIS", "1s", ">= 0"),
+        ("PSCACHE_NEGATIVE_TTL", "-1", "0 to 300s"),
+        ("PSCACHE_NEGATIVE_TTL", "301", "0 to 300s"),  # at most PSCACHE_MAX_TTL
+        ("PSCACHE_NEGATIVE_TTL", "1m", "0 to 300s"),
+        ("PSCACHE_ALLOWED_ROLE_ARNS", "arn:aws:iam::12345:role/short-account", "arn:aws:iam::<12-digit account>:role/"),
+        ("PSCACHE_ALLOWED_ROLE_ARNS", "arn:aws:iam::111111111111:user/not-a-role", "arn:aws:iam::<12-digit account>"),
+        ("PSCACHE_ALLOWED_ROLE_ARNS", "arn:aws:iam::111111111111:role/*", "arn:aws:iam::<12-digit account>"),
+        ("PSCACHE_ROLE_EXTERNAL_ID", "x", "2 to 1224 characters"),
+        ("PSCACHE_ROLE_EXTERNAL_ID", "with space", "2 to 1224 characters"),
+        ("PSCACHE_PREFETCH", "ssm-path:relative/path", "ssm-path:/<path>[?query]"),
     ],
 )
 def test_unparseable_values_name_variable_value_and_range(variable, value, allowed):
@@ -202,3 +211,20 @@ def test_the_port_decides_what_is_pscache_itself():
     env = {"AWS_ENDPOINT_URL_SSM": "http://localhost:9000", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "9000"}
     assert config.load(env, argv0="pscache").self_endpoints == {"ssm": None}
     assert config.points_at_self("http://localhost", 80) and not config.points_at_self("https://localhost", 80)
+
+
+def test_cloud_extension_settings_default_to_the_aws_extensions_behaviour():
+    s = load()
+    assert (s.negative_ttl, s.allowed_role_arns, s.role_external_id) == (0, frozenset(), None)
+
+
+def test_cloud_extension_settings_are_taken():
+    roles = "arn:aws:iam::111111111111:role/reader, arn:aws-cn:iam::222222222222:role/team/app-reader"
+    s = load(PSCACHE_NEGATIVE_TTL=30, PSCACHE_ALLOWED_ROLE_ARNS=roles, PSCACHE_ROLE_EXTERNAL_ID="partner:7f3a",
+             PSCACHE_PREFETCH="ssm-path:/app/prod/?recursive=true ssm:/flag")
+    assert s.negative_ttl == 30 and s.role_external_id == "partner:7f3a"
+    assert s.allowed_role_arns == {"arn:aws:iam::111111111111:role/reader",
+                                   "arn:aws-cn:iam::222222222222:role/team/app-reader"}
+    assert s.prefetch == (("ssm-path", "/app/prod/", "recursive=true"), ("ssm", "/flag", ""))
+    assert load(PSCACHE_MAX_TTL=3600, PSCACHE_NEGATIVE_TTL=3600).negative_ttl == 3600
+    assert "partner:7f3a" not in repr(s)

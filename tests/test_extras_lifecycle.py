@@ -54,6 +54,22 @@ def test_prefetched_values_make_the_first_invoke_all_hits(lam, proxy):
     assert "'/pscache/absent' was not found" in out and "prefetched 4 of 5 item(s)" in out
 
 
+def test_prefetch_by_path_caches_the_path_answer_and_every_item_under_it(lam, proxy):
+    emu, port = lam({"PSCACHE_PREFETCH": "ssm-path:/pscache/lru, ssm-path:/pscache?recursive=true&withDecryption=true "
+                                         "ssm:/pscache/string"})
+    assert emu.init().ok
+    assert proxy.count("GetParametersByPath") >= 2 and proxy.count("GetParameters") == 1
+    calls = sum(proxy.calls.values())
+    result = emu.invoke(reads(port, "/systemsmanager/parameters/path?path=/pscache/lru",
+                              "/systemsmanager/parameters/path?path=/pscache&recursive=true&withDecryption=true",
+                              "/systemsmanager/parameters/get?name=%2Fpscache%2Flru%2F3",
+                              "/systemsmanager/parameters/get?name=%2Fpscache%2Fsecure&withDecryption=true", PARAM))
+    assert result.ok and result.response == ["hit"] * 5, result
+    assert sum(proxy.calls.values()) == calls
+    out = emu.output("pscache")
+    assert "prefetched 3 of 3 item(s), and the" in out and "parameter(s) under the path(s)" in out
+
+
 def test_a_read_of_an_entry_being_prefetched_waits_for_that_fetch(lam, proxy):
     seen = {}
 

@@ -45,7 +45,7 @@ def call(app, path, query=b"", token=b"tok"):
 def test_an_internal_failure_is_a_500_without_traceback(capsys):
     settings = config.load({"AWS_SESSION_TOKEN": "tok"}, argv0="pscache")
     upstream = BrokenUpstream()
-    app = create_app(Loader(settings, Cache(10), Reads(settings, upstream), Stats()),
+    app = create_app(settings, Loader(settings, Cache(10), Reads(settings, upstream), Stats()),
                      HeldCredentials(upstream, settings.token))
     for path, query in (("/systemsmanager/parameters/get", b"name=x"), ("/secretsmanager/get", b"secretId=y")):
         status, headers, body = call(app, path, query)
