@@ -188,7 +188,7 @@ def run_nuitka(py: Path, source: Path, out: Path, args: argparse.Namespace, layo
     report = nuitka_dir / "compilation-report.xml"
     opts = parse_options(OPTIONS_FILE, {
         "OUT_DIR": str(nuitka_dir), "REPORT": str(report), "JOBS": str(args.jobs),
-        "STATIC_LIBPYTHON": args.static_libpython, "MAIN": str(source / "app"),
+        "STATIC_LIBPYTHON": args.static_libpython, "MAIN": str(source / "app"), "BUILD_DIR": str(HERE),
     })
     # Third-party packages are not followed (they ship as .pyc in pscache/lib), and neither is the stdlib that is
     # not needed before pscache/lib is on sys.path (it ships there too): only the stdlib's extension modules
