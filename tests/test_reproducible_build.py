@@ -20,11 +20,14 @@ def test_embedded_bytecode_does_not_depend_on_what_the_compiling_process_interne
     for name in ("Outer", "Inner"):
         sys.intern(".".join(["Outer", name])[:len(f"Outer.{name}")])
     later = compile(SOURCE, "m.py", "exec", dont_inherit=True)
+    canonical = nuitka_bytecode_plugin.canonical
     if sys.version_info >= (3, 13):
         # The release's Python: the raw bytes follow the process (what Docker and native builds disagreed on).
         assert marshal.dumps(fresh) != marshal.dumps(later)
-    canonical = nuitka_bytecode_plugin.canonical
-    assert marshal.dumps(canonical(fresh)) == marshal.dumps(canonical(later))
+    if sys.version_info >= (3, 12):
+        # From 3.12 marshal always writes an interned string as a reference; 3.11 decides by reference count, for
+        # interned strings too (the plugin runs only under the release's 3.13).
+        assert marshal.dumps(canonical(fresh)) == marshal.dumps(canonical(later))
     namespace = {}
     exec(canonical(later), namespace)  # still the same program
     assert namespace["Outer"].Inner().f() == ("a.b", {"c.d", "e"})

@@ -33,7 +33,7 @@ def bare_path(tmp_path):
 
 @pytest.mark.parametrize("task,packages", [
     ("test", ["nodejs", "npm", "default-jdk-headless", "golang-go", "golang-github-aws-aws-sdk-go-v2-dev",
-              "mariadb-server-core", "openssl", "util-linux", "git"]),
+              "mariadb-server-core", "openssl", "util-linux", "git", "curl"]),
     ("build", ["gcc", "binutils", "openssl", "unzip"]),
     # Dockerfile.build's base: the build alone, without the test tools of "release" (unzip, debootstrap).
     ("release-build", ["python3", "python3-pip", "ca-certificates", "make", "pkg-config", "perl", "gcc", "binutils",
