@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import boto3
 import pytest
 
@@ -15,6 +17,17 @@ REGION = "us-east-1"
 SECRET_V1 = "first-secret-value"
 SECRET_V2 = "second-secret-value"
 BINARY = b"\x00\x01\x02binary\xff\xfe"
+
+
+def pytest_collection_modifyitems(config, items):
+    """With PSCACHE_TEST_LAYER (the suite against a built binary), tests of the build recipe itself are left out:
+    they exercise build/ and scripts/, not the product, and the tier without a layer ran them on the same commit."""
+    if not os.environ.get("PSCACHE_TEST_LAYER"):
+        return
+    recipe = [item for item in items if item.get_closest_marker("recipe")]
+    if recipe:
+        config.hook.pytest_deselected(items=recipe)
+        items[:] = [item for item in items if not item.get_closest_marker("recipe")]
 
 
 @pytest.fixture(scope="session")

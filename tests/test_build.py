@@ -19,6 +19,8 @@ from harness import ROOT
 sys.path.insert(0, str(ROOT / "build"))
 import trim_botocore  # noqa: E402
 
+pytestmark = pytest.mark.recipe  # left out of the binary tiers (tests/conftest.py)
+
 DATA = Path(botocore.__file__).parent / "data"
 
 

@@ -13,8 +13,12 @@ import tempfile
 import unittest
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "build"))
 import gate  # noqa: E402
+
+pytestmark = pytest.mark.recipe  # left out of the binary tiers (tests/conftest.py)
 
 BASE = 0x400000  # load address, so the parser must map addresses to file offsets
 

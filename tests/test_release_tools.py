@@ -14,6 +14,8 @@ import audit  # noqa: E402
 import sbom  # noqa: E402
 import toolchain  # noqa: E402
 
+pytestmark = pytest.mark.recipe  # left out of the binary tiers (tests/conftest.py)
+
 
 def pin(path: Path, data: bytes, urls=("https://invalid.example/x.tar.gz",)) -> toolchain.Pin:
     return toolchain.Pin("zlib", "1.3.1", path.name, hashlib.sha256(data).hexdigest(), "Zlib", list(urls))

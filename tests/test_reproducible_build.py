@@ -6,8 +6,12 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "build"))  # as tests/test_release_tools.py
 import nuitka_bytecode_plugin  # noqa: E402
+
+pytestmark = pytest.mark.recipe  # left out of the binary tiers (tests/conftest.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = "class Outer:\n    class Inner:\n        def f(self):\n            return 'a.b', {'c.d', 'e'}\n"

@@ -8,6 +8,8 @@ import pytest
 
 from locallambda.extensions import ROOT
 
+pytestmark = pytest.mark.recipe  # left out of the binary tiers (tests/conftest.py)
+
 SCRIPT = ROOT / "scripts/system-packages"
 
 

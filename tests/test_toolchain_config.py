@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "build"))  # as tests/test_release_tools.py
 import toolchain  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.recipe]
 
 # configure's run-time probes whose answer depends only on the compiler and the target's instruction set: the same
 # on every x86_64 build machine (and a cross build takes configure's defaults).
