@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from app import __version__, config
-from harness import ROOT, extensions_dir, test_layer
+import harness
+from harness import ROOT, extensions_dir
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def test_version_names_the_release_commit_and_python(run):
     lines = done.stdout.splitlines()
     assert lines[0] == f"pscache {__version__}"
     fields = dict(line.split(": ", 1) for line in lines[1:])
-    if test_layer():
+    if harness.test_layer():
         # Written by the build (pscache/version.json): the commit scripts/build-layer saw, the embedded Python.
         assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", fields["commit"]), fields
         assert re.fullmatch(r"3\.1[23]\.\d+", fields["python"]) and fields["architecture"] in ("x86_64", "arm64")
