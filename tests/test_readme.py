@@ -43,8 +43,12 @@ def test_readme_blocks_are_the_snippet_files():
         assert block == expected, f"README's block for {path} is not the file's; it should read:\n{expected}"
 
 
-def test_readme_copy_line_names_this_version():
-    assert f"COPY --from=pscache:{__version__} /opt /opt" in README.read_text()
+@pytest.mark.parametrize("path", ["README.md", "docs/deploying.md", "examples/container/Dockerfile",
+                                  "examples/container/README.md"])
+def test_copy_from_lines_name_this_version(path):
+    """The one line a container-image function adds names the image scripts/build-layer --image tags."""
+    versions = re.findall(r"COPY --from=pscache:(\d\S*) /opt /opt", (ROOT / path).read_text())  # not <version>
+    assert versions and set(versions) == {__version__}, (path, versions)
 
 
 def command(language: str, scratch) -> list[str]:
