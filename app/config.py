@@ -19,6 +19,7 @@ LMI = "lambda-managed-instances"
 PROVISIONED = "provisioned-concurrency"
 SNAP_START = "snap-start"
 MAX_TTL_SECONDS = 300  # the AWS extension's ceiling; PSCACHE_MAX_TTL raises it
+MAX_TTL = "PSCACHE_MAX_TTL"
 TTL_CEILING_LIMIT = 86400
 MAX_CACHE_SIZE = 1000
 PREFETCH_KINDS = {"ssm": "ssm", "secretsmanager": "secretsmanager", "secret": "secretsmanager", "ssm-path": "ssm-path"}
@@ -113,6 +114,7 @@ class _Reader:
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self.sources: list[tuple[str, str]] = []
+        self.described: list[tuple[str, str, str]] = []  # (variable, default, allowed): `pscache --help`
 
     def raw(self, name: str) -> str | None:
         value = self.environ.get(name)
@@ -124,9 +126,14 @@ class _Reader:
     def _seen(self, name: str, shown: str, given: bool) -> None:
         self.sources.append((name, f"{shown}" + ("" if given else " (default)")))
 
-    def integer(self, name: str, default: int, low: int, high: int | None, clamp: bool, unit: str = "") -> int:
+    def integer(self, name: str, default: int, low: int, high: int | None, clamp: bool, unit: str = "",
+                default_text: str = "", high_from: str = "") -> int:
+        """default_text: the default in words, where it follows the environment; high_from: the setting high is."""
         raw = self.raw(name)
         allowed = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
+        shown = f"{low}-{high}{unit}" if high is not None else f">= {low}{unit}"
+        notes = ", ".join(n for n in (high_from and f"up to {high_from}", clamp and "above: clamped") if n)
+        self.described.append((name, default_text or f"{default}{unit}", shown + (f" ({notes})" if notes else "")))
         if raw is None:
             self._seen(name, f"{default}{unit}", False)
             return default
@@ -146,6 +153,7 @@ class _Reader:
 
     def boolean(self, name: str, default: bool) -> bool:
         raw = self.raw(name)
+        self.described.append((name, str(default).lower(), "true, false (any case)"))
         if raw is None:
             self._seen(name, str(default).lower(), False)
             return default
@@ -158,6 +166,7 @@ class _Reader:
 
     def choice(self, name: str, default: str, choices: tuple, aliases: dict) -> str:
         raw = self.raw(name)
+        self.described.append((name, default, ", ".join(choices) + " (any case)"))
         if raw is None:
             self._seen(name, default, False)
             return default
@@ -173,6 +182,8 @@ class _Reader:
         """`kind:id[?query]` items separated by commas or whitespace; ids and queries are checked later by the
         same parser as requests, so a prefetched entry has exactly the key a request for it has."""
         raw = self.raw(name)
+        self.described.append((name, "none", "ssm:<name>[?query], ssm-path:/<path>[?query], "
+                                             "secretsmanager:<id>[?query], separated by commas or spaces"))
         if raw is None:
             self._seen(name, "none", False)
             return ()
@@ -198,6 +209,7 @@ class _Reader:
     def role_arns(self, name: str) -> frozenset:
         """Role ARNs separated by commas or whitespace, each checked whole: an allow-list takes no patterns."""
         raw = self.raw(name)
+        self.described.append((name, "none", "arn:aws:iam::<account>:role/<name>, separated by commas or spaces"))
         if raw is None:
             self._seen(name, "none", False)
             return frozenset()
@@ -216,6 +228,7 @@ class _Reader:
 
     def external_id(self, name: str) -> str | None:
         raw = self.raw(name)
+        self.described.append((name, "none", "2-1224 characters of letters, digits and _+=,.@:/-"))
         if raw is None:
             self._seen(name, "none", False)
             return None
@@ -361,59 +374,64 @@ def default_cache_max_bytes(memory: int) -> int:
     return min(DEFAULT_CACHE_MAX_BYTES, memory * 1024 * 1024 // CACHE_SHARE_OF_MEMORY)
 
 
+def _read(r: _Reader, env) -> dict:
+    """Every setting of env through r: the Settings fields they give. The one list of pscache's settings."""
+    port = r.integer("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 2773, 1, 65535, clamp=False)
+    values = dict(
+        port=port,
+        cache_enabled=r.boolean("PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED", True),
+        cache_size=r.integer("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE", 1000, 0, MAX_CACHE_SIZE, clamp=True),
+        max_connections=r.integer("PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS", 3, 1, None, clamp=False),
+        log_level=r.choice("PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL", "info", LOG_LEVELS, {"warning": "warn"}),
+    )
+    max_ttl = r.integer(MAX_TTL, MAX_TTL_SECONDS, MAX_TTL_SECONDS, TTL_CEILING_LIMIT, clamp=False, unit="s")
+    memory = memory_mb(env)
+    values.update(
+        max_ttl=max_ttl,
+        ssm_ttl=r.integer("SSM_PARAMETER_STORE_TTL", 300, 0, max_ttl, clamp=True, unit="s", high_from=MAX_TTL),
+        secrets_ttl=r.integer("SECRETS_MANAGER_TTL", 300, 0, max_ttl, clamp=True, unit="s", high_from=MAX_TTL),
+        ssm_timeout_ms=r.integer("SSM_PARAMETER_STORE_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms"),
+        secrets_timeout_ms=r.integer("SECRETS_MANAGER_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms"),
+        memory_mb=memory,
+        cache_max_bytes=r.integer(
+            "PSCACHE_CACHE_MAX_BYTES", default_cache_max_bytes(memory), 0, 1 << 32, clamp=False,
+            default_text=f"1/{CACHE_SHARE_OF_MEMORY} of AWS_LAMBDA_FUNCTION_MEMORY_SIZE (MB), at most "
+                         f"{DEFAULT_CACHE_MAX_BYTES} (also outside Lambda)"),
+        sdk_load=r.choice("PSCACHE_SDK_LOAD", "auto", SDK_LOADS, {}),
+        stale_if_error=r.integer("PSCACHE_STALE_IF_ERROR", 0, 0, TTL_CEILING_LIMIT, clamp=False, unit="s"),
+        refresh_ahead_percent=r.integer("PSCACHE_REFRESH_AHEAD_PERCENT", 0, 0, 90, clamp=False, unit="%"),
+        prefetch=r.prefetch("PSCACHE_PREFETCH"),
+        negative_ttl=r.integer("PSCACHE_NEGATIVE_TTL", 0, 0, max_ttl, clamp=False, unit="s", high_from=MAX_TTL),
+        allowed_role_arns=r.role_arns("PSCACHE_ALLOWED_ROLE_ARNS"),
+        role_external_id=r.external_id("PSCACHE_ROLE_EXTERNAL_ID"),
+        metrics_emf=r.boolean("PSCACHE_METRICS_EMF", False),
+        metrics_every_invokes=r.integer("PSCACHE_METRICS_EVERY_INVOKES", 0, 0, None, clamp=False),
+        limits=read_limits(r),
+    )
+    # Read by extension_name() (also before load, for reporting a ConfigError), listed here with the rest.
+    r.described.append(("PSCACHE_EXTENSION_NAME", "the launched file's name", "any name"))
+    return values
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, allowed values) of every setting, as load() reads them: `pscache --help`."""
+    r = _Reader({})
+    _read(r, {})
+    return r.described
+
+
 def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
     """Parse the environment into Settings, or raise ConfigError listing every problem."""
     env = os.environ if environ is None else environ
     r = _Reader(env)
-    port = r.integer("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 2773, 1, 65535, clamp=False)
-    cache_enabled = r.boolean("PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED", True)
-    cache_size = r.integer("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE", 1000, 0, MAX_CACHE_SIZE, clamp=True)
-    max_connections = r.integer("PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS", 3, 1, None, clamp=False)
-    log_level = r.choice("PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL", "info", LOG_LEVELS, {"warning": "warn"})
-    max_ttl = r.integer("PSCACHE_MAX_TTL", MAX_TTL_SECONDS, MAX_TTL_SECONDS, TTL_CEILING_LIMIT, clamp=False, unit="s")
-    ssm_ttl = r.integer("SSM_PARAMETER_STORE_TTL", 300, 0, max_ttl, clamp=True, unit="s")
-    secrets_ttl = r.integer("SECRETS_MANAGER_TTL", 300, 0, max_ttl, clamp=True, unit="s")
-    ssm_timeout = r.integer("SSM_PARAMETER_STORE_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms")
-    secrets_timeout = r.integer("SECRETS_MANAGER_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms")
-    memory = memory_mb(env)
-    cache_max_bytes = r.integer("PSCACHE_CACHE_MAX_BYTES", default_cache_max_bytes(memory), 0, 1 << 32, clamp=False)
-    sdk_load = r.choice("PSCACHE_SDK_LOAD", "auto", SDK_LOADS, {})
-    stale_if_error = r.integer("PSCACHE_STALE_IF_ERROR", 0, 0, TTL_CEILING_LIMIT, clamp=False, unit="s")
-    refresh_ahead = r.integer("PSCACHE_REFRESH_AHEAD_PERCENT", 0, 0, 90, clamp=False, unit="%")
-    prefetch = r.prefetch("PSCACHE_PREFETCH")
-    negative_ttl = r.integer("PSCACHE_NEGATIVE_TTL", 0, 0, max_ttl, clamp=False, unit="s")
-    allowed_roles = r.role_arns("PSCACHE_ALLOWED_ROLE_ARNS")
-    external_id = r.external_id("PSCACHE_ROLE_EXTERNAL_ID")
-    metrics_emf = r.boolean("PSCACHE_METRICS_EMF", False)
-    metrics_every = r.integer("PSCACHE_METRICS_EVERY_INVOKES", 0, 0, None, clamp=False)
-    limits = read_limits(r)
+    values = _read(r, env)
     if r.problems:
         raise ConfigError(r.problems)
+    port = values["port"]
     # SnapStart has no AWS_SESSION_TOKEN; the container token then proves the caller runs in the sandbox.
     token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN") or None
     return Settings(
-        port=port,
-        cache_enabled=cache_enabled,
-        cache_size=cache_size,
-        max_connections=max_connections,
-        log_level=log_level,
-        ssm_ttl=ssm_ttl,
-        secrets_ttl=secrets_ttl,
-        ssm_timeout_ms=ssm_timeout,
-        secrets_timeout_ms=secrets_timeout,
-        max_ttl=max_ttl,
-        cache_max_bytes=cache_max_bytes,
-        memory_mb=memory,
-        sdk_load=sdk_load,
-        stale_if_error=stale_if_error,
-        refresh_ahead_percent=refresh_ahead,
-        prefetch=prefetch,
-        negative_ttl=negative_ttl,
-        allowed_role_arns=allowed_roles,
-        role_external_id=external_id,
-        metrics_emf=metrics_emf,
-        metrics_every_invokes=metrics_every,
-        limits=limits,
+        **values,
         ca_bundle=ca_bundle(env),
         upstream_tls=upstream_tls(env, port),
         self_endpoints=self_endpoints(env, port),

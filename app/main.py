@@ -42,6 +42,10 @@ def _fail_init(api: ExtensionsApi | None, name: str, init_type: str, error_type:
 
 
 def main() -> int:
+    if len(sys.argv) > 1:  # Lambda passes none: --version, --help, or a mistake (app/cli.py)
+        from app import cli
+
+        return cli.main(sys.argv[1:])
     # Start-up allocates hundreds of thousands of objects that live as long as the process: collecting them now
     # would only walk them again and again. Collection resumes, with them frozen out of it, once the SDK is in.
     gc.disable()

@@ -1,7 +1,7 @@
 """The HTTP API: request -> auth -> cache -> upstream -> response bytes.
 
 The AWS extension's two GET endpoints, plus pscache's batch and path reads,
-invalidation, stats and a health check (docs in README.md and docs/openapi.yaml).
+invalidation, stats and a health check (docs/http-api.md and docs/openapi.yaml).
 """
 
 from __future__ import annotations

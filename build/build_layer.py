@@ -364,6 +364,19 @@ def write_zip(layer: Path, zip_path: Path) -> None:
     tmp.replace(zip_path)
 
 
+def write_version_info(dist: Path, py: Path, source: Path, arch: str) -> dict:
+    """pscache/version.json, what `pscache --version` prints (app/cli.py): only inputs of the build, so two builds
+    of one commit still give the same bytes. The commit comes from scripts/build-layer ($PSCACHE_COMMIT): the
+    Docker and arm64 builds have no .git to ask."""
+    python = subprocess.run([str(py), "-c", "import platform; print(platform.python_version())"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    version = re.search(r'^__version__ = "([^"]+)"', (source / "app" / "__init__.py").read_text(), re.M)
+    info = {"version": version.group(1) if version else "unknown", "python": python, "arch": arch,
+            "commit": os.environ.get("PSCACHE_COMMIT") or "unknown"}
+    (dist / "version.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return info
+
+
 def size_summary(layer: Path, zip_path: Path) -> dict:
     files = [(p.stat().st_size, p.relative_to(layer).as_posix()) for p in layer.rglob("*") if p.is_file()]
     total = sum(s for s, _ in files)
@@ -442,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"pscache/lib: {n} modules as .pyc")
     drop_from_lib(dist / "lib")
     log(f"pscache/lib/botocore/cacert.pem.d: {hash_ca_bundle(dist / 'lib' / 'botocore' / 'cacert.pem')} certificates")
+    version = write_version_info(dist, py, source, arch)
+    log(f"pscache/version.json: {version}")
     bom = sbom.write(dist, py, Path(a.toolchain) if a.toolchain else None)
     log(f"pscache/sbom.cdx.json: {len(bom['components'])} components; NOTICE and licenses/ written")
     saved = strip_elves(sorted(dist.rglob("*")), skip={dist / "pscache"})
@@ -462,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = size_summary(layer, zip_path)
     worst = max((i.max_version("GLIBC_") or () for i in r.elf), default=())
     info = {"arch": arch, "glibc_ceiling": gate.fmt_version(ceiling), "glibc_max_needed": gate.fmt_version(worst),
-            "python": a.python, "nuitka_options": str(OPTIONS_FILE.relative_to(REPO)),
+            "python": a.python, "commit": version["commit"], "nuitka_options": str(OPTIONS_FILE.relative_to(REPO)),
             "seconds": {k: round(v, 1) for k, v in times.items()}, **sizes}
     (out / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
     print(f"times: venv+prune {times['venv']:.0f}s, nuitka {times['nuitka']:.0f}s")

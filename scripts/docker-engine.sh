@@ -1,4 +1,4 @@
-# Sourced by scripts/test-docker-build: a Docker engine from Debian's packages, for this machine's own use, with
+# Sourced by scripts/test-docker-build and scripts/test-container-image: a Docker engine from Debian's packages, for this machine's own use, with
 # nothing installed system-wide. The debs (docker.io, containerd, runc, tini) are fetched with `apt-get download`
 # and unpacked with `dpkg -x` into the cache, keyed by their versions; dockerd keeps its images and BuildKit's cache
 # under the cache too (so a rerun reuses the toolchain step), and listens only on a socket of its own.
@@ -54,6 +54,11 @@ docker_engine_stop() {
     kill "$docker_engine_pid" 2>/dev/null || true
     wait "$docker_engine_pid" 2>/dev/null || true
     docker_engine_pid=""
+    # Once a container has run (--network host), dockerd leaves its default network namespace mounted here.
+    local ns
+    for ns in "$DOCKER_ENGINE_RUN"/exec/netns/*; do
+        mountpoint -q "$ns" 2>/dev/null && umount "$ns"
+    done
     rm -rf "$DOCKER_ENGINE_RUN"
 }
 
