@@ -28,6 +28,13 @@ DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024
 # allow stays far from the environment's limit.
 CACHE_SHARE_OF_MEMORY = 16
 SDK_LOADS = ("auto", "before-next", "after-next")
+# botocore's retry modes for pscache's own AWS clients; "standard" with 3 attempts is Go SDK v2's default retryer.
+RETRY_MODES = ("standard", "adaptive")
+MAX_ATTEMPTS_LIMIT = 10
+MAX_TTL_JITTER_PERCENT = 50
+# Under Managed Instances each concurrent invocation may hold a connection for its reads and one for its SDK's calls
+# through the wire front: the inbound cap defaults to this many per AWS_LAMBDA_MAX_CONCURRENCY, at least 800.
+CONNECTIONS_PER_INVOCATION = 2
 
 
 class ConfigError(ValueError):
@@ -61,6 +68,10 @@ class Settings:
     sdk_load = "auto"  # when the AWS SDK and the clients are made: see main.sdk_before_next
     stale_if_error = 0
     refresh_ahead_percent = 0
+    ttl_jitter_percent = 0  # each entry's TTL is shortened by a random 0..N % (never lengthened)
+    retry_mode = "standard"
+    max_attempts = 3
+    max_concurrency = 0  # AWS_LAMBDA_MAX_CONCURRENCY (Managed Instances), 0 when absent
     prefetch: tuple = ()  # (service, id, query) triples
     metrics_emf = False
     metrics_every_invokes = 0
@@ -80,7 +91,8 @@ class Settings:
     def __repr__(self) -> str:
         shown = ("port", "cache_enabled", "cache_size", "max_connections", "log_level", "ssm_ttl", "secrets_ttl",
                  "ssm_timeout_ms", "secrets_timeout_ms", "extension_name", "runtime_api", "init_type", "max_ttl",
-                 "cache_max_bytes", "memory_mb", "sdk_load", "stale_if_error", "refresh_ahead_percent", "prefetch",
+                 "cache_max_bytes", "memory_mb", "sdk_load", "stale_if_error", "refresh_ahead_percent", "ttl_jitter_percent", "retry_mode",
+                 "max_attempts", "max_concurrency", "prefetch",
                  "metrics_emf",
                  "metrics_every_invokes")
         return "Settings(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in shown) + ")"
@@ -206,10 +218,15 @@ class Limits:
             setattr(self, key, value)
 
 
-def read_limits(r: _Reader) -> Limits:
+def default_max_inbound(concurrency: int) -> int:
+    return max(Limits.max_connections, CONNECTIONS_PER_INVOCATION * concurrency)
+
+
+def read_limits(r: _Reader, concurrency: int = 0) -> Limits:
     d = Limits
     return Limits(
-        max_connections=r.integer("PSCACHE_MAX_INBOUND_CONNECTIONS", d.max_connections, 1, 100000, clamp=False),
+        max_connections=r.integer("PSCACHE_MAX_INBOUND_CONNECTIONS", default_max_inbound(concurrency), 1, 100000,
+                                  clamp=False),
         max_request_line=r.integer("PSCACHE_MAX_REQUEST_LINE_BYTES", d.max_request_line, 256, 1048576, clamp=False),
         max_header_bytes=r.integer("PSCACHE_MAX_HEADER_BYTES", d.max_header_bytes, 1024, 1048576, clamp=False),
         idle_timeout_s=r.integer("PSCACHE_IDLE_TIMEOUT_SECONDS", d.idle_timeout_s, 1, 3600, clamp=False, unit="s"),
@@ -235,6 +252,12 @@ def runtime_api(environ: dict) -> str | None:
 
 def init_type(environ: dict) -> str:
     return (environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") or "").strip().lower()
+
+
+def max_concurrency(environ: dict) -> int:
+    """Invocations one environment serves at once under Managed Instances; 0 when absent or not a number."""
+    raw = (environ.get("AWS_LAMBDA_MAX_CONCURRENCY") or "").strip()
+    return int(raw) if raw.isdigit() else 0
 
 
 def memory_mb(environ: dict) -> int:
@@ -340,10 +363,14 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
     sdk_load = r.choice("PSCACHE_SDK_LOAD", "auto", SDK_LOADS, {})
     stale_if_error = r.integer("PSCACHE_STALE_IF_ERROR", 0, 0, TTL_CEILING_LIMIT, clamp=False, unit="s")
     refresh_ahead = r.integer("PSCACHE_REFRESH_AHEAD_PERCENT", 0, 0, 90, clamp=False, unit="%")
+    ttl_jitter = r.integer("PSCACHE_TTL_JITTER_PERCENT", 0, 0, MAX_TTL_JITTER_PERCENT, clamp=False, unit="%")
+    retry_mode = r.choice("PSCACHE_RETRY_MODE", "standard", RETRY_MODES, {})
+    max_attempts = r.integer("PSCACHE_MAX_ATTEMPTS", 3, 1, MAX_ATTEMPTS_LIMIT, clamp=False)
     prefetch = r.prefetch("PSCACHE_PREFETCH")
     metrics_emf = r.boolean("PSCACHE_METRICS_EMF", False)
     metrics_every = r.integer("PSCACHE_METRICS_EVERY_INVOKES", 0, 0, None, clamp=False)
-    limits = read_limits(r)
+    concurrency = max_concurrency(env)
+    limits = read_limits(r, concurrency)
     if r.problems:
         raise ConfigError(r.problems)
     # SnapStart has no AWS_SESSION_TOKEN; the container token then proves the caller runs in the sandbox.
@@ -364,6 +391,10 @@ def load(environ: dict | None = None, argv0: str | None = None) -> Settings:
         sdk_load=sdk_load,
         stale_if_error=stale_if_error,
         refresh_ahead_percent=refresh_ahead,
+        ttl_jitter_percent=ttl_jitter,
+        retry_mode=retry_mode,
+        max_attempts=max_attempts,
+        max_concurrency=concurrency,
         prefetch=prefetch,
         metrics_emf=metrics_emf,
         metrics_every_invokes=metrics_every,

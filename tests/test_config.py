@@ -202,3 +202,19 @@ def test_the_port_decides_what_is_pscache_itself():
     env = {"AWS_ENDPOINT_URL_SSM": "http://localhost:9000", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "9000"}
     assert config.load(env, argv0="pscache").self_endpoints == {"ssm": None}
     assert config.points_at_self("http://localhost", 80) and not config.points_at_self("https://localhost", 80)
+
+
+def test_retry_and_jitter_settings_default_to_the_go_sdks_retryer_and_no_jitter():
+    s = load()
+    assert (s.retry_mode, s.max_attempts, s.ttl_jitter_percent) == ("standard", 3, 0)
+    s = load(PSCACHE_RETRY_MODE="Adaptive", PSCACHE_MAX_ATTEMPTS=5, PSCACHE_TTL_JITTER_PERCENT=10)
+    assert (s.retry_mode, s.max_attempts, s.ttl_jitter_percent) == ("adaptive", 5, 10)
+
+
+def test_retry_and_jitter_settings_outside_their_range_are_named():
+    with pytest.raises(ConfigError) as err:
+        load(PSCACHE_RETRY_MODE="legacy", PSCACHE_MAX_ATTEMPTS=0, PSCACHE_TTL_JITTER_PERCENT=60)
+    problems = err.value.problems
+    assert problems[0] == "PSCACHE_TTL_JITTER_PERCENT='60' is out of range: expected a whole number from 0 to 50%"
+    assert problems[1] == "PSCACHE_RETRY_MODE='legacy' is invalid: expected one of STANDARD, ADAPTIVE (any case)"
+    assert problems[2] == "PSCACHE_MAX_ATTEMPTS='0' is out of range: expected a whole number from 1 to 10"

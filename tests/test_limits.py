@@ -337,3 +337,26 @@ def test_an_oversized_head_pipelined_behind_a_good_request_is_431(shared_ext):
         answers = read_responses(s, 2)
     assert answers[0][0] == 200
     assert answers[1][0] == 431 and b"HeadersTooLarge" in answers[1][1]
+
+
+@pytest.mark.parametrize("concurrency,expected", [(None, 800), ("64", 800), ("400", 800), ("401", 802),
+                                                  ("1600", 3200), ("many", 800)])
+def test_the_connection_cap_defaults_to_two_per_managed_instances_invocation(concurrency, expected):
+    env = {} if concurrency is None else {"AWS_LAMBDA_MAX_CONCURRENCY": concurrency}
+    assert config.load(env, argv0="pscache").limits.max_connections == expected
+    explicit = dict(env, PSCACHE_MAX_INBOUND_CONNECTIONS="100")
+    assert config.load(explicit, argv0="pscache").limits.max_connections == 100  # the setting wins
+
+
+@pytest.mark.slow
+def test_at_managed_instances_concurrency_every_invocations_connection_is_served(start_ext):
+    """Regression: under LMI (AWS_LAMBDA_MAX_CONCURRENCY up to 1,600) the fixed cap of 800 refused half the clients."""
+    e = start_ext(AWS_LAMBDA_MAX_CONCURRENCY=450, PSCACHE_IDLE_TIMEOUT_SECONDS=60)
+    held = [socket.create_connection(("127.0.0.1", e.port)) for _ in range(850)]
+    try:
+        time.sleep(0.5)  # let the server accept them
+        assert raw_request(e.port, request()).status == 200  # the 851st: above 800, within 2 x 450
+    finally:
+        for s in held:
+            s.close()
+    assert "inbound connections" not in e.output()
