@@ -63,13 +63,13 @@ def main() -> int:
                 rows.append(summary)
                 series[candidate.name] = dict(result.metrics.per_second, environments=result.metrics.environments)
             print(table(scenario, rows) + "\n", flush=True)
-            runs.append({"scenario": scenario.name, "summaries": rows, "candidates": series})
+            runs.append({"scenario": scenario.name, "quota": scenario.upstream.tps, "summaries": rows,
+                         "candidates": series})
         out["groups"][group] = runs
         if args.plot_dir:
             from bench.model.plot import plot
 
-            quota = SCENARIOS[group][0].upstream.tps
-            plot(group, runs, quota, Path(args.plot_dir) / f"fleet-model-{group}.png")
+            plot(group, runs, Path(args.plot_dir) / f"fleet-model-{group}.png")
     if args.json:
         Path(args.json).write_text(json.dumps(out))
     print(f"model run on {os.uname().nodename}, {out['date']}", file=sys.stderr)

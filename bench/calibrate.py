@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.bench_fleet import SSM_READS
-from bench.fleet import Ramp, run_scenario
+from bench.fleet import Environment, Ramp, parameter_path, run_scenario
 from bench.model.candidates import Pscache, StartUp
 from bench.model.lambda_fleet import Scaling
 from bench.model.run import Upstream, Workload, simulate
@@ -45,15 +45,17 @@ class Case:
     figures: dict = field(default_factory=dict)
 
 
+# Arrivals ramp slowly and invokes hold 1 s, so the fleet's size follows the workload rather than how long the
+# start-ups of one second take while they share this machine's two cores (the model's Lambda has no such sharing).
 CASES = [
-    Case("5 environments, TTL 5 s", Ramp(30, 1, 6), 0.5, 1, {"SSM_PARAMETER_STORE_TTL": "5"}),
-    Case("20 environments, 2 keys, TTL 2 s", Ramp(30, 4, 30), 0.5, 2, {"SSM_PARAMETER_STORE_TTL": "2"}),
-    Case("40 environments, 2 keys, TTL 300 s + prefetch", Ramp(30, 6, 45), 0.5, 2,
+    Case("5 environments, TTL 5 s", Ramp(40, 1, 5), 1.0, 1, {"SSM_PARAMETER_STORE_TTL": "5"}),
+    Case("20 environments, 2 keys, TTL 2 s", Ramp(40, 2, 18), 1.0, 2, {"SSM_PARAMETER_STORE_TTL": "2"}),
+    Case("40 environments, 2 keys, TTL 300 s + prefetch", Ramp(40, 4, 28), 1.0, 2,
          {"SSM_PARAMETER_STORE_TTL": "300", "PSCACHE_PREFETCH": "{prefetch}"}),
-    Case("5 environments, TTL 0, quota 4/s", Ramp(30, 1, 6), 0.5, 1, {"SSM_PARAMETER_STORE_TTL": "0"}, (4, 4)),
-    Case("20 environments, 2 keys, TTL 1 s, quota 10/s", Ramp(30, 4, 30), 0.5, 2,
+    Case("5 environments, TTL 0, quota 4/s", Ramp(40, 1, 5), 1.0, 1, {"SSM_PARAMETER_STORE_TTL": "0"}, (4, 4)),
+    Case("20 environments, 2 keys, TTL 1 s, quota 10/s", Ramp(40, 2, 18), 1.0, 2,
          {"SSM_PARAMETER_STORE_TTL": "1"}, (10, 10)),
-    Case("40 environments, TTL 1 s + stale-if-error, quota 10/s", Ramp(30, 6, 45), 0.5, 1,
+    Case("40 environments, TTL 1 s + stale-if-error, quota 10/s", Ramp(40, 4, 28), 1.0, 1,
          {"SSM_PARAMETER_STORE_TTL": "1", "PSCACHE_STALE_IF_ERROR": "60"}, (10, 10)),
 ]
 
@@ -67,23 +69,54 @@ def expand(settings: dict[str, str], names: list[str]) -> dict[str, str]:
     return {k: v.replace("{prefetch}", prefetch) for k, v in settings.items()}
 
 
-def probe(ext_dir, env, proxy) -> dict:
-    """One environment alone, TTL 0, four invokes 1.5 s apart: its cold start, a warm invoke's overhead, and the
-    local AWS's answer time as pscache sees it (every read a miss)."""
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def idle_cores(seconds: float = 2.0) -> float:
+    """Cores left idle by everything else on this shared machine, measured over a few seconds."""
+    def sample():
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return values[3] + values[4], sum(values)  # idle + iowait, all
+
+    idle0, all0 = sample()
+    time.sleep(seconds)
+    idle1, all1 = sample()
+    return (os.cpu_count() or 1) * (idle1 - idle0) / max(1, all1 - all0)
+
+
+def probe(ext_dir, env) -> dict:
+    """One environment alone, TTL 0, one cold and three warm invokes: its cold start (wall time and the CPU its
+    pscache used: the SDK import runs on a thread beside the main one), a warm invoke's overhead, and the local
+    AWS's answer time as pscache sees it (every read a miss)."""
     hold = 0.2
-    result = run_scenario("probe", ext_dir, env, {"SSM_PARAMETER_STORE_TTL": "0"}, proxy, key_names(1),
-                          Ramp(6, 2 / 3, 2 / 3), hold, log=lambda line: None)
-    cold = [i for i in result.invocations if i.cold]
-    warm = [i for i in result.invocations if not i.cold and i.ok]
-    if len(cold) != 1 or not warm:
-        raise SystemExit(f"probe: expected one cold and some warm invokes, got {len(cold)} and {len(warm)}")
-    fetch_ms = statistics.median(ms for i in warm for _, ms, _ in i.reads)
-    overhead_ms = statistics.median(i.total_ms - hold * 1000 - sum(ms for _, ms, _ in i.reads) for i in warm)
-    cold_ms = cold[0].total_ms - hold * 1000 - fetch_ms - overhead_ms
-    return {"cold_start_s": cold_ms / 1000, "overhead_s": overhead_ms / 1000, "fetch_s": fetch_ms / 1000}
+    one = Environment(0, ext_dir, dict(env, SSM_PARAMETER_STORE_TTL="0"))
+    path = [parameter_path(PARAM_NAME)]
+    try:
+        started = time.perf_counter()
+        cold = one.invoke(path, hold, 60)
+        cold_wall = time.perf_counter() - started
+        cold_cpu = cpu_seconds(one.emu.pid("pscache"))
+        warm = []
+        for _ in range(3):
+            time.sleep(0.5)
+            started = time.perf_counter()
+            result = one.invoke(path, hold, 60)
+            warm.append((time.perf_counter() - started, result.response))
+    finally:
+        one.emu.close()
+    if not cold.ok or not all(isinstance(reads, list) and reads[0][0] == 200 for _, reads in warm):
+        raise SystemExit(f"probe: an invoke failed: {cold}, {warm}")
+    fetch_s = statistics.median(reads[0][1] for _, reads in warm) / 1000
+    overhead_s = statistics.median(wall - hold - reads[0][1] / 1000 for wall, reads in warm)
+    cold_s = cold_wall - hold - fetch_s - overhead_s
+    return {"cold_start_s": cold_s, "cold_cpu_s": cold_cpu, "cold_parallelism": max(1.0, cold_cpu / cold_s),
+            "overhead_s": overhead_s, "fetch_s": fetch_s}
 
 
 def model(case: Case, measured: dict, cores: float, seed: int = 1) -> dict:
+    """The case in the model, told the probe's figures and the cores left idle just before the real run."""
     names = key_names(case.keys)
     candidate = Pscache(StartUp(init_s=0.0, sdk_s=0.0, hit_s=0.002), expand(case.settings, names))
     latency = Latency(measured["fetch_s"], 3 * measured["fetch_s"])
@@ -92,7 +125,8 @@ def model(case: Case, measured: dict, cores: float, seed: int = 1) -> dict:
     workload = Workload([(case.ramp.duration_s, case.ramp.rate_from, case.ramp.rate_to)], case.keys, case.hold_s,
                         tail_s=10)
     result = simulate(candidate, workload, upstream, Scaling(max_environments=MAX_ENVIRONMENTS), seed=seed,
-                      invoke_overhead_s=measured["overhead_s"], cold_cpu_s=measured["cold_start_s"], cores=cores)
+                      invoke_overhead_s=measured["overhead_s"], cold_cpu_s=measured["cold_cpu_s"], cores=cores,
+                      cold_parallelism=measured["cold_parallelism"], read_all=True)
     totals = result.metrics.totals()
     return {"upstream_calls": totals["calls"], "throttled_calls": totals["throttled"],
             "cold_starts": totals["cold_starts"], "failed_invokes": totals["errors"]}
@@ -116,12 +150,12 @@ def agreement(real_value: float, model_value: float) -> float:
 def render(cases: list[Case], measured: dict) -> str:
     lines = [
         f"{time.strftime('%Y-%m-%d %H:%M')}, {os.uname().nodename} ({os.cpu_count()} cores); probe: cold start "
-        f"{measured['cold_start_s'] * 1000:.0f} ms alone, warm invoke overhead {measured['overhead_s'] * 1000:.1f} ms, "
+        f"{measured['cold_start_s'] * 1000:.0f} ms alone ({measured['cold_cpu_s'] * 1000:.0f} ms of CPU), warm invoke overhead {measured['overhead_s'] * 1000:.1f} ms, "
         f"upstream answer {measured['fetch_s'] * 1000:.1f} ms; bound {MAX_ENVIRONMENTS} environments.",
         "",
-        "| workload | upstream calls: real / model | throttled: real / model | cold starts: real / model "
+        "| workload | idle cores before | upstream calls: real / model | throttled: real / model | cold starts: real / model "
         "| failed invokes: real / model |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
     for c in cases:
         r, m = c.figures["real"], c.figures["model"]
@@ -130,7 +164,7 @@ def render(cases: list[Case], measured: dict) -> str:
             diff = agreement(r[key], m[key])
             shown = "" if key == "failed_invokes" or r[key] == m[key] else f" ({diff:+.0%})"
             cells.append(f"{r[key]} / {m[key]}{shown}")
-        lines.append(f"| {c.name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {c.name} | {c.figures['idle_cores']:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -138,8 +172,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layer", help="unpacked layer folder: the compiled binary instead of python -m app")
     parser.add_argument("--only", action="append", help="run only the workloads whose name contains this")
-    parser.add_argument("--cores", type=float, default=float(os.cpu_count() or 1),
-                        help="cores the model shares cold starts over (default: this machine's)")
+    parser.add_argument("--cores", type=float,
+                        help="cores the model shares cold starts over (default: those idle just before each case)")
     parser.add_argument("--json", help="write the probe, the real and the model figures here")
     args = parser.parse_args()
     cases = [c for c in CASES if not args.only or any(o in c.name for o in args.only)]
@@ -148,11 +182,13 @@ def main() -> int:
     aws = start_local_aws(extra_parameters=max(c.keys for c in cases) - 1)
     env = base_env(aws.proxy.url, 0)
     try:
-        measured = probe(ext_dir, env, aws.proxy)
+        measured = probe(ext_dir, env)
         print(f"probe: {measured}", flush=True)
         for case in cases:
+            cores = args.cores or idle_cores()
+            case.figures["idle_cores"] = cores
             case.figures["real"] = real(case, ext_dir, env, aws.proxy)
-            case.figures["model"] = model(case, measured, args.cores)
+            case.figures["model"] = model(case, measured, cores)
             print(f"{case.name}: {case.figures}", flush=True)
     finally:
         aws.close()

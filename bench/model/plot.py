@@ -12,8 +12,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot(group: str, runs: list[dict], quota: float, out: Path) -> None:
-    """runs: one dict per scenario, {"scenario": name, "candidates": {name: per-second series}}."""
+def plot(group: str, runs: list[dict], out: Path) -> None:
+    """runs: one dict per scenario, {"scenario": name, "quota": calls/s, "candidates": {name: per-second series}}."""
     fig, axes = plt.subplots(len(runs), 2, figsize=(13, 3.2 * len(runs)), squeeze=False)
     for row, run in zip(axes, runs):
         calls, errors = row
@@ -21,7 +21,7 @@ def plot(group: str, runs: list[dict], quota: float, out: Path) -> None:
             seconds = range(len(series["calls"]))
             calls.plot(seconds, series["calls"], label=name, linewidth=1)
             errors.plot(seconds, series["errors"], label=name, linewidth=1)
-        calls.axhline(quota, color="black", linestyle="--", linewidth=0.8, label=f"quota {quota:g}/s")
+        calls.axhline(run["quota"], color="black", linestyle="--", linewidth=0.8, label=f"quota {run['quota']:g}/s")
         calls.set_title(f"{run['scenario']}: upstream calls per second", fontsize=9)
         errors.set_title(f"{run['scenario']}: invokes with an error, per second", fontsize=9)
         for ax in row:

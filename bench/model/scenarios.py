@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from bench.model import retry, sized
 from bench.model.candidates import InFunctionCache, Pscache, SdkOnly
 from bench.model.run import Upstream, Workload
-from bench.model.services import Brownout
+from bench.model.services import SSM_HIGHER_THROUGHPUT_TPS, Brownout
 
 MEMORY_MB = 1024
 PREFETCH = "{prefetch}"  # replaced by the scenario's keys
@@ -32,8 +32,9 @@ def candidates(keys: list[str], memory_mb: int = MEMORY_MB, only: tuple[str, ...
         ps("pscache defaults", {}),
         ps("pscache + prefetch, refresh ahead, stale-if-error", TUNED),
         ps("... + TTL jitter 10 %", dict(TUNED, PSCACHE_TTL_JITTER_PERCENT="10")),
-        ps("... + jitter + adaptive retries", dict(TUNED, PSCACHE_TTL_JITTER_PERCENT="10",
-                                                    PSCACHE_RETRY_MODE="adaptive")),
+        ps("... + jitter, 1 attempt", dict(TUNED, PSCACHE_TTL_JITTER_PERCENT="10", PSCACHE_MAX_ATTEMPTS="1")),
+        ps("... + jitter, adaptive retries", dict(TUNED, PSCACHE_TTL_JITTER_PERCENT="10",
+                                                   PSCACHE_RETRY_MODE="adaptive")),
     ]
     return [c for c in every if not only or c.name in only]
 
@@ -58,7 +59,9 @@ def scale_out(keys: int = 1, minutes: float = 8) -> Workload:
 
 SCENARIOS = {
     "steady": [Scenario(f"steady {rate:,} invokes/s", steady(rate)) for rate in (10, 100, 1000, 10000)],
-    "scale-out": [Scenario("scale-out 0 to 1,000 environments", scale_out())],
+    "scale-out": [Scenario("scale-out 0 to 1,000 environments", scale_out()),
+                  Scenario("scale-out 0 to 1,000 environments, higher-throughput quota", scale_out(),
+                           Upstream(tps=SSM_HIGHER_THROUGHPUT_TPS), "Parameter Store's paid tier")],
     "brown-out": [Scenario("brown-out: half the calls throttled for a minute, 1,000 invokes/s", steady(1000),
                            Upstream(brownouts=(Brownout(270, 330, 0.5),)),
                            "from 270 s to 330 s: across both the refresh-ahead point (80 % of the TTL) and the expiry of the entries fetched in the ramp")],
