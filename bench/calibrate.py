@@ -57,6 +57,15 @@ CASES = [
          {"SSM_PARAMETER_STORE_TTL": "1"}, (10, 10)),
     Case("40 environments, TTL 1 s + stale-if-error, quota 10/s", Ramp(40, 4, 28), 1.0, 1,
          {"SSM_PARAMETER_STORE_TTL": "1", "PSCACHE_STALE_IF_ERROR": "60"}, (10, 10)),
+    Case("20 environments, 2 keys, TTL 1 s, quota 10/s, adaptive retries", Ramp(40, 2, 18), 1.0, 2,
+         {"SSM_PARAMETER_STORE_TTL": "1", "PSCACHE_RETRY_MODE": "adaptive"}, (10, 10)),
+    # A burst: the fleet is made in its first seconds and prefetches 3 keys in one call each; at expiry it refetches
+    # them one by one, three times the calls, all in the same seconds unless the TTLs are jittered.
+    Case("burst of 30/s, 3 keys prefetched, TTL 30 s, quota 10/s", Ramp(80, 30, 30), 1.0, 3,
+         {"SSM_PARAMETER_STORE_TTL": "30", "PSCACHE_PREFETCH": "{prefetch}"}, (10, 10)),
+    Case("burst of 30/s, 3 keys prefetched, TTL 30 s + jitter 50 %, quota 10/s", Ramp(80, 30, 30), 1.0, 3,
+         {"SSM_PARAMETER_STORE_TTL": "30", "PSCACHE_PREFETCH": "{prefetch}", "PSCACHE_TTL_JITTER_PERCENT": "50"},
+         (10, 10)),
 ]
 
 

@@ -26,10 +26,26 @@ def plot(group: str, runs: list[dict], out: Path) -> None:
         errors.set_title(f"{run['scenario']}: invokes with an error, per second", fontsize=9)
         for ax in row:
             ax.set_yscale("symlog", linthresh=1)
+            ax.set_ylim(bottom=0)
             ax.grid(alpha=0.3)
             ax.set_xlabel("seconds", fontsize=8)
-    axes[0][0].legend(fontsize=7, loc="upper right")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3)
     fig.suptitle(f"fleet model: {group}", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1 if len(runs) < 3 else 0.05, 1, 0.97))
     fig.savefig(out, dpi=90)
     plt.close(fig)
+
+
+def main() -> None:
+    """Plot again from scripts/fleet-model's --json: python -m bench.model.plot FILE.json DIR"""
+    import json
+    import sys
+
+    data = json.loads(Path(sys.argv[1]).read_text())
+    for group, runs in data["groups"].items():
+        plot(group, runs, Path(sys.argv[2]) / f"fleet-model-{group}.png")
+
+
+if __name__ == "__main__":
+    main()
