@@ -21,7 +21,7 @@ def plot(group: str, runs: list[dict], out: Path) -> None:
             seconds = range(len(series["calls"]))
             calls.plot(seconds, series["calls"], label=name, linewidth=1)
             errors.plot(seconds, series["errors"], label=name, linewidth=1)
-        calls.axhline(run["quota"], color="black", linestyle="--", linewidth=0.8, label=f"quota {run['quota']:g}/s")
+        calls.axhline(run["quota"], color="black", linestyle="--", linewidth=0.8, label="the quota")
         calls.set_title(f"{run['scenario']}: upstream calls per second", fontsize=9)
         errors.set_title(f"{run['scenario']}: invokes with an error, per second", fontsize=9)
         for ax in row:
