@@ -42,6 +42,7 @@ class Case:
     keys: int
     settings: dict[str, str]
     quota: tuple[float, float] | None = None  # (calls per second, burst) of the local SSM
+    bound: int = MAX_ENVIRONMENTS
     figures: dict = field(default_factory=dict)
 
 
@@ -59,6 +60,12 @@ CASES = [
          {"SSM_PARAMETER_STORE_TTL": "1", "PSCACHE_STALE_IF_ERROR": "60"}, (10, 10)),
     Case("20 environments, 2 keys, TTL 1 s, quota 10/s, adaptive retries", Ramp(40, 2, 18), 1.0, 2,
          {"SSM_PARAMETER_STORE_TTL": "1", "PSCACHE_RETRY_MODE": "adaptive"}, (10, 10)),
+    # One environment reading without a cache, each read after the last (the bound queues the arrivals): the
+    # retry policies alone, against botocore's own limiter in the real process.
+    Case("1 environment, no cache, 5 reads/s, quota 2/s, standard retries", Ramp(12, 5, 5), 0.0, 1,
+         {"PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED": "false", "PSCACHE_RETRY_MODE": "standard"}, (2, 2), 1),
+    Case("1 environment, no cache, 5 reads/s, quota 2/s, adaptive retries", Ramp(12, 5, 5), 0.0, 1,
+         {"PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED": "false", "PSCACHE_RETRY_MODE": "adaptive"}, (2, 2), 1),
     # A burst: the fleet is made in its first seconds and prefetches 3 keys in one call each; at expiry it refetches
     # them one by one, three times the calls, all in the same seconds unless the TTLs are jittered.
     Case("burst of 30/s, 3 keys prefetched, TTL 30 s, quota 10/s", Ramp(80, 30, 30), 1.0, 3,
@@ -124,21 +131,26 @@ def probe(ext_dir, env) -> dict:
             "overhead_s": overhead_s, "fetch_s": fetch_s}
 
 
-def model(case: Case, measured: dict, cores: float, seed: int = 1) -> dict:
-    """The case in the model, told the probe's figures and the cores left idle just before the real run."""
+def model(case: Case, measured: dict, cores: float, seeds: int = 5) -> dict:
+    """The case in the model, told the probe's figures and the cores left idle just before the real run; the mean
+    of a few seeds, since backoff is random."""
     names = key_names(case.keys)
-    candidate = Pscache(StartUp(init_s=0.0, sdk_s=0.0, hit_s=0.002), expand(case.settings, names))
     latency = Latency(measured["fetch_s"], 3 * measured["fetch_s"])
     upstream = Upstream(tps=case.quota[0], burst=case.quota[1], latency=latency) if case.quota else \
         Upstream(tps=1e9, latency=latency)
     workload = Workload([(case.ramp.duration_s, case.ramp.rate_from, case.ramp.rate_to)], case.keys, case.hold_s,
                         tail_s=10)
-    result = simulate(candidate, workload, upstream, Scaling(max_environments=MAX_ENVIRONMENTS), seed=seed,
-                      invoke_overhead_s=measured["overhead_s"], cold_cpu_s=measured["cold_cpu_s"], cores=cores,
-                      cold_parallelism=measured["cold_parallelism"], read_all=True)
-    totals = result.metrics.totals()
-    return {"upstream_calls": totals["calls"], "throttled_calls": totals["throttled"],
-            "cold_starts": totals["cold_starts"], "failed_invokes": totals["errors"]}
+    sums = {"upstream_calls": 0, "throttled_calls": 0, "cold_starts": 0, "failed_invokes": 0}
+    for seed in range(1, seeds + 1):
+        candidate = Pscache(StartUp(init_s=0.0, sdk_s=0.0, hit_s=0.002), expand(case.settings, names))
+        result = simulate(candidate, workload, upstream, Scaling(max_environments=case.bound), seed=seed,
+                          invoke_overhead_s=measured["overhead_s"], cold_cpu_s=measured["cold_cpu_s"], cores=cores,
+                          cold_parallelism=measured["cold_parallelism"], read_all=True)
+        totals = result.metrics.totals()
+        for key, name in (("upstream_calls", "calls"), ("throttled_calls", "throttled"),
+                          ("cold_starts", "cold_starts"), ("failed_invokes", "errors")):
+            sums[key] += totals[name]
+    return {key: round(value / seeds) for key, value in sums.items()}
 
 
 def real(case: Case, ext_dir, env, proxy) -> dict:
@@ -147,7 +159,7 @@ def real(case: Case, ext_dir, env, proxy) -> dict:
     if case.quota:
         proxy.limit(SSM_READS, *case.quota)
     result = run_scenario(case.name, ext_dir, env, expand(case.settings, names), proxy, names, case.ramp,
-                          case.hold_s, max_environments=MAX_ENVIRONMENTS, log=lambda line: print(line, flush=True))
+                          case.hold_s, max_environments=case.bound, log=lambda line: print(line, flush=True))
     return {"upstream_calls": result.upstream_calls, "throttled_calls": result.throttled_calls,
             "cold_starts": result.environments, "failed_invokes": result.failed}
 
