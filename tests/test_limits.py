@@ -360,3 +360,36 @@ def test_at_managed_instances_concurrency_every_invocations_connection_is_served
         for s in held:
             s.close()
     assert "inbound connections" not in e.output()
+
+
+@pytest.mark.slow
+def test_a_low_open_file_limit_is_raised_to_reach_the_connection_cap(tmp_path, base_env):
+    """Lambda starts processes with a soft limit of 1,024 open files; a cap above it (Managed Instances) would make
+    accept() fail and clients hang, so pscache raises its soft limit to the cap plus its own reserve."""
+    import subprocess
+
+    from harness import extensions_dir
+    from locallambda.net import free_port, wait_until_serving
+
+    launcher = tmp_path / "low-fd" / "pscache"
+    launcher.parent.mkdir()
+    launcher.write_text(f'#!/bin/sh\nulimit -Sn 200\nexec "{extensions_dir(tmp_path) / "pscache"}"\n')
+    launcher.chmod(0o755)
+    port = free_port()
+    env = dict(base_env, PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=str(port), PSCACHE_MAX_INBOUND_CONNECTIONS="500",
+               PSCACHE_IDLE_TIMEOUT_SECONDS="60")
+    proc = subprocess.Popen([str(launcher)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    held = []
+    try:
+        wait_until_serving(port, proc)
+        limits = open(f"/proc/{proc.pid}/limits").read()
+        soft = int(next(line for line in limits.splitlines() if line.startswith("Max open files")).split()[3])
+        assert soft >= 500 + 64
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(400)]
+        time.sleep(0.5)
+        assert raw_request(port, request()).status == 200  # the 401st connection, twice the original limit
+    finally:
+        for s in held:
+            s.close()
+        proc.terminate()
+        proc.wait(10)
