@@ -1,12 +1,13 @@
 """The fleet model against the real fleet, on the same workloads, at the sizes this machine holds.
 
-    scripts/fleet-calibrate [--layer DIR] [--only NAME ...] [--json FILE]
+    scripts/fleet-calibrate [--layer DIR] [--only NAME ...] [--json FILE] [--model-only FILE]
 
 Each workload runs first as real environments (bench/fleet.py: pscache processes under the emulator, moto behind
 the fault proxy, which throttles beyond a quota when the workload has one), then in the model, which is told
 only what this machine measured in a probe run just before: one environment's cold start (CPU-bound, so the
 model shares it over the host's cores as the real start-ups share them), a warm invoke's overhead, the local
 AWS's answer time. Upstream calls, throttled calls and cold starts are compared; the model must agree within 10 %.
+--model-only FILE takes the probe and the real figures from an earlier --json and runs only the model again.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bench.model.services import Latency
 from bench.seeded_aws import PARAM_NAME, base_env, pscache_extensions, start_local_aws
 
 MAX_ENVIRONMENTS = 40
+DRAIN_S = 120  # bench/fleet.py's Fleet.drain
 AGREEMENT = 0.10
 
 
@@ -138,8 +140,9 @@ def model(case: Case, measured: dict, cores: float, seeds: int = 5) -> dict:
     latency = Latency(measured["fetch_s"], 3 * measured["fetch_s"])
     upstream = Upstream(tps=case.quota[0], burst=case.quota[1], latency=latency) if case.quota else \
         Upstream(tps=1e9, latency=latency)
+    # The real fleet drains its queued invokes for up to DRAIN_S after the last arrival; so does the model.
     workload = Workload([(case.ramp.duration_s, case.ramp.rate_from, case.ramp.rate_to)], case.keys, case.hold_s,
-                        tail_s=10)
+                        tail_s=DRAIN_S)
     sums = {"upstream_calls": 0, "throttled_calls": 0, "cold_starts": 0, "failed_invokes": 0}
     for seed in range(1, seeds + 1):
         candidate = Pscache(StartUp(init_s=0.0, sdk_s=0.0, hit_s=0.002), expand(case.settings, names))
@@ -196,8 +199,21 @@ def main() -> int:
     parser.add_argument("--cores", type=float,
                         help="cores the model shares cold starts over (default: those idle just before each case)")
     parser.add_argument("--json", help="write the probe, the real and the model figures here")
+    parser.add_argument("--model-only", help="an earlier --json: its probe and real figures, the model run again")
     args = parser.parse_args()
     cases = [c for c in CASES if not args.only or any(o in c.name for o in args.only)]
+    if args.model_only:
+        earlier = json.loads(Path(args.model_only).read_text())
+        runs = {c["name"]: c for c in earlier["cases"]}
+        cases = [c for c in cases if c.name in runs]
+        for case in cases:
+            case.figures = {"idle_cores": runs[case.name]["idle_cores"], "real": runs[case.name]["real"],
+                            "model": model(case, earlier["probe"], runs[case.name]["idle_cores"])}
+        if args.json:
+            Path(args.json).write_text(json.dumps(dict(earlier, cases=[{"name": c.name, **c.figures} for c in cases]),
+                                                  indent=1))
+        print(render(cases, earlier["probe"]))
+        return 0
     work = Path(tempfile.mkdtemp(prefix="pscache-calibrate-"))
     ext_dir = pscache_extensions(work, args.layer)
     aws = start_local_aws(extra_parameters=max(c.keys for c in cases) - 1)
