@@ -12,12 +12,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from botocore.exceptions import CapacityNotAvailableError
-from botocore.retries import adaptive, bucket, standard, throttling
+from botocore.retries import adaptive, bucket, quota, standard, throttling
 from botocore.retryhandler import delay_exponential
 
-QUOTA_CAPACITY = 500  # the standard mode's retry quota per client; a retry costs RETRY_COST, a clean success
-RETRY_COST = 5  # gives NO_RETRY_INCREMENT back
-NO_RETRY_INCREMENT = 1
+# The standard mode's retry quota per client: a retry costs RETRY_COST, a success without one gives
+# NO_RETRY_INCREMENT back (botocore's own figures).
+QUOTA_CAPACITY = quota.RetryQuota.INITIAL_CAPACITY
+RETRY_COST = standard.RetryQuotaChecker._RETRY_COST
+NO_RETRY_INCREMENT = standard.RetryQuotaChecker._NO_RETRY_INCREMENT
 
 
 class Policy:
