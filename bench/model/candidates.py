@@ -139,6 +139,7 @@ class Pscache(Candidate):
         # INIT waits for the SDK and the prefetch (at most INIT_HOLD_S): the clients are ready when INIT ends.
         started = fleet.engine.now
         env.sdk_ready = started + self.startup.sdk_s
+        # The scenarios prefetch exactly the keys the function reads (PSCACHE_PREFETCH lists them).
         done = self._launch(fleet, env, list(fleet.keys), "GetParameters", background=True)
         gate = Signal()
         fleet.engine.after(INIT_HOLD_S + self.startup.init_s, _fire_once, (fleet.engine, gate))
