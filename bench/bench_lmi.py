@@ -28,14 +28,10 @@ from pathlib import Path
 
 from bench.seeded_aws import PARAM, TOKEN, base_env, pscache_extensions, start_local_aws
 from locallambda.net import free_port, http_get, wait_until_serving
+from locallambda.procstat import cpu_ns
 
 DEFAULT_CONFIGS = ["cap 800 (no AWS_LAMBDA_MAX_CONCURRENCY):",
                    "AWS_LAMBDA_MAX_CONCURRENCY=1600:AWS_LAMBDA_MAX_CONCURRENCY=1600"]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def milliseconds(text: str) -> float:
@@ -66,13 +62,13 @@ def run_config(ext_dir: Path, endpoint: str, settings: dict[str, str], connectio
             wait_until_serving(port, proc)
             assert http_get(port, PARAM, token=TOKEN).status == 200
         for n in connections:
-            cpu_before, started = sum(cpu_seconds(p.pid) for p in procs), time.monotonic()
+            cpu_before, started = sum(cpu_ns(p.pid) or 0 for p in procs) / 1e9, time.monotonic()
             wrks = [subprocess.Popen(
                 ["wrk", f"-t{threads}", f"-c{n // processes}", f"-d{seconds}s", "--latency", "--timeout", "10s",
                  "-H", f"X-Aws-Parameters-Secrets-Token: {TOKEN}", f"http://127.0.0.1:{port}{PARAM}"],
                 stdout=subprocess.PIPE, text=True) for port in ports]
             parts = [parse_wrk(w.communicate(timeout=seconds + 60)[0]) for w in wrks]
-            cpu = (sum(cpu_seconds(p.pid) for p in procs) - cpu_before) / (time.monotonic() - started)
+            cpu = (sum(cpu_ns(p.pid) or 0 for p in procs) / 1e9 - cpu_before) / (time.monotonic() - started)
             row = {"connections": n, "pscache_cpu": cpu, "processes": processes,
                    "requests": sum(p["requests"] for p in parts), "non_2xx": sum(p["non_2xx"] for p in parts),
                    "hits_per_s": sum(p["hits_per_s"] for p in parts),

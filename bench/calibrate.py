@@ -30,6 +30,7 @@ from bench.model.lambda_fleet import Scaling
 from bench.model.run import Upstream, Workload, simulate
 from bench.model.services import Latency
 from bench.seeded_aws import PARAM_NAME, base_env, pscache_extensions, start_local_aws
+from locallambda.procstat import cpu_ns
 
 MAX_ENVIRONMENTS = 40
 DRAIN_S = 120  # bench/fleet.py's Fleet.drain
@@ -87,11 +88,6 @@ def expand(settings: dict[str, str], names: list[str]) -> dict[str, str]:
     return {k: v.replace("{prefetch}", prefetch) for k, v in settings.items()}
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def idle_cores(seconds: float = 2.0) -> float:
     """Cores left idle by everything else on this shared machine, measured over a few seconds."""
     def sample():
@@ -115,7 +111,7 @@ def probe(ext_dir, env) -> dict:
         started = time.perf_counter()
         cold = one.invoke(path, hold, 60)
         cold_wall = time.perf_counter() - started
-        cold_cpu = cpu_seconds(one.emu.pid("pscache"))
+        cold_cpu = (cpu_ns(one.emu.pid("pscache")) or 0) / 1e9
         warm = []
         for _ in range(3):
             time.sleep(0.5)
