@@ -9,6 +9,7 @@ One entry can be reached under several keys (by name and by ARN): aliases.
 
 from __future__ import annotations
 
+import random
 import time
 from collections import OrderedDict
 from typing import Callable, Hashable, Iterable
@@ -16,6 +17,12 @@ from typing import Callable, Hashable, Iterable
 Clock = Callable[[], float]
 # Rough per-entry cost beyond the body (entry object, key tuple, dict slots), for the byte cap.
 ENTRY_OVERHEAD = 400
+
+
+def jittered_ttl(ttl: float, percent: int, draw: Callable[[], float] = random.random) -> float:
+    """ttl shortened by a random 0..percent %, never lengthened, so "never older than the TTL" holds. Environments
+    created in one burst fetch together; without jitter they would also all refetch together, every TTL."""
+    return ttl * (1 - percent / 100 * draw()) if percent else ttl
 
 
 class Entry:

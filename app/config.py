@@ -32,6 +32,13 @@ SDK_LOADS = ("auto", "before-next", "after-next")
 # An IAM role ARN, as STS AssumeRole takes it: partition, 12-digit account, role/ then an optional path and the name.
 ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
 EXTERNAL_ID_PATTERN = r"[\w+=,.@:/-]{2,1224}"  # STS's constraint on ExternalId
+# botocore's retry modes for pscache's own AWS clients; "standard" with 3 attempts is Go SDK v2's default retryer.
+RETRY_MODES = ("standard", "adaptive")
+MAX_ATTEMPTS_LIMIT = 10
+MAX_TTL_JITTER_PERCENT = 50
+# Under Managed Instances each concurrent invocation may hold a connection for its reads and one for its SDK's calls
+# through the wire front: the inbound cap defaults to this many per AWS_LAMBDA_MAX_CONCURRENCY, at least 800.
+CONNECTIONS_PER_INVOCATION = 2
 
 
 class ConfigError(ValueError):
@@ -69,6 +76,10 @@ class Settings:
     negative_ttl = 0  # seconds a not-found or denied answer is cached; 0: errors are never cached
     allowed_role_arns: frozenset = frozenset()  # roles a read may name with roleArn=; none by default
     role_external_id: str | None = None  # ExternalId sent with every AssumeRole
+    ttl_jitter_percent = 0  # each entry's TTL is shortened by a random 0..N % (never lengthened)
+    retry_mode = "standard"
+    max_attempts = 3
+    max_concurrency = 0  # AWS_LAMBDA_MAX_CONCURRENCY (Managed Instances), 0 when absent
     metrics_emf = False
     metrics_every_invokes = 0
     limits = None  # Limits(); see read_limits
@@ -87,7 +98,8 @@ class Settings:
     def __repr__(self) -> str:
         shown = ("port", "cache_enabled", "cache_size", "max_connections", "log_level", "ssm_ttl", "secrets_ttl",
                  "ssm_timeout_ms", "secrets_timeout_ms", "extension_name", "runtime_api", "init_type", "max_ttl",
-                 "cache_max_bytes", "memory_mb", "sdk_load", "stale_if_error", "refresh_ahead_percent", "prefetch",
+                 "cache_max_bytes", "memory_mb", "sdk_load", "stale_if_error", "refresh_ahead_percent",
+                 "ttl_jitter_percent", "retry_mode", "max_attempts", "max_concurrency", "prefetch",
                  "negative_ttl", "allowed_role_arns", "metrics_emf",
                  "metrics_every_invokes")
         return "Settings(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in shown) + ")"
@@ -259,10 +271,17 @@ class Limits:
             setattr(self, key, value)
 
 
-def read_limits(r: _Reader) -> Limits:
+def default_max_inbound(concurrency: int) -> int:
+    return max(Limits.max_connections, CONNECTIONS_PER_INVOCATION * concurrency)
+
+
+def read_limits(r: _Reader, concurrency: int = 0) -> Limits:
     d = Limits
     return Limits(
-        max_connections=r.integer("PSCACHE_MAX_INBOUND_CONNECTIONS", d.max_connections, 1, 100000, clamp=False),
+        max_connections=r.integer(
+            "PSCACHE_MAX_INBOUND_CONNECTIONS", default_max_inbound(concurrency), 1, 100000, clamp=False,
+            default_text=f"{Limits.max_connections}, or {CONNECTIONS_PER_INVOCATION} x AWS_LAMBDA_MAX_CONCURRENCY "
+                         "when that is more"),
         max_request_line=r.integer("PSCACHE_MAX_REQUEST_LINE_BYTES", d.max_request_line, 256, 1048576, clamp=False),
         max_header_bytes=r.integer("PSCACHE_MAX_HEADER_BYTES", d.max_header_bytes, 1024, 1048576, clamp=False),
         idle_timeout_s=r.integer("PSCACHE_IDLE_TIMEOUT_SECONDS", d.idle_timeout_s, 1, 3600, clamp=False, unit="s"),
@@ -288,6 +307,12 @@ def runtime_api(environ: dict) -> str | None:
 
 def init_type(environ: dict) -> str:
     return (environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") or "").strip().lower()
+
+
+def max_concurrency(environ: dict) -> int:
+    """Invocations one environment serves at once under Managed Instances; 0 when absent or not a number."""
+    raw = (environ.get("AWS_LAMBDA_MAX_CONCURRENCY") or "").strip()
+    return int(raw) if raw.isdigit() else 0
 
 
 def memory_mb(environ: dict) -> int:
@@ -386,6 +411,7 @@ def _read(r: _Reader, env) -> dict:
     )
     max_ttl = r.integer(MAX_TTL, MAX_TTL_SECONDS, MAX_TTL_SECONDS, TTL_CEILING_LIMIT, clamp=False, unit="s")
     memory = memory_mb(env)
+    concurrency = max_concurrency(env)
     values.update(
         max_ttl=max_ttl,
         ssm_ttl=r.integer("SSM_PARAMETER_STORE_TTL", 300, 0, max_ttl, clamp=True, unit="s", high_from=MAX_TTL),
@@ -400,13 +426,18 @@ def _read(r: _Reader, env) -> dict:
         sdk_load=r.choice("PSCACHE_SDK_LOAD", "auto", SDK_LOADS, {}),
         stale_if_error=r.integer("PSCACHE_STALE_IF_ERROR", 0, 0, TTL_CEILING_LIMIT, clamp=False, unit="s"),
         refresh_ahead_percent=r.integer("PSCACHE_REFRESH_AHEAD_PERCENT", 0, 0, 90, clamp=False, unit="%"),
+        ttl_jitter_percent=r.integer("PSCACHE_TTL_JITTER_PERCENT", 0, 0, MAX_TTL_JITTER_PERCENT, clamp=False,
+                                     unit="%"),
+        retry_mode=r.choice("PSCACHE_RETRY_MODE", "standard", RETRY_MODES, {}),
+        max_attempts=r.integer("PSCACHE_MAX_ATTEMPTS", 3, 1, MAX_ATTEMPTS_LIMIT, clamp=False),
         prefetch=r.prefetch("PSCACHE_PREFETCH"),
         negative_ttl=r.integer("PSCACHE_NEGATIVE_TTL", 0, 0, max_ttl, clamp=False, unit="s", high_from=MAX_TTL),
         allowed_role_arns=r.role_arns("PSCACHE_ALLOWED_ROLE_ARNS"),
         role_external_id=r.external_id("PSCACHE_ROLE_EXTERNAL_ID"),
         metrics_emf=r.boolean("PSCACHE_METRICS_EMF", False),
         metrics_every_invokes=r.integer("PSCACHE_METRICS_EVERY_INVOKES", 0, 0, None, clamp=False),
-        limits=read_limits(r),
+        max_concurrency=concurrency,
+        limits=read_limits(r, concurrency),
     )
     # Read by extension_name() (also before load, for reporting a ConfigError), listed here with the rest.
     r.described.append(("PSCACHE_EXTENSION_NAME", "the launched file's name", "any name"))

@@ -13,7 +13,7 @@ import time
 from typing import Hashable
 
 from app import render
-from app.cache import Entry
+from app.cache import Entry, jittered_ttl
 from app.config import Settings
 from app.errors import ApiError
 from app.query import PATH_KEY_LENGTH, ParameterRequest, PathRequest, SecretRequest
@@ -61,13 +61,16 @@ class Reads:
         self._upstream = upstream
         self._clock = clock
 
+    def _ttl(self, service: str) -> float:
+        return jittered_ttl(self._settings.ttl_for(service), self._settings.ttl_jitter_percent)
+
     def _parameter(self, parameter: dict, selector: str, decrypt: bool, role) -> tuple[Entry, list]:
-        entry = Entry(render.parameter_item(parameter), "parameter", self._clock(), self._settings.ssm_ttl,
+        entry = Entry(render.parameter_item(parameter), "parameter", self._clock(), self._ttl("ssm"),
                       _idents(parameter))
         return entry, [("ssm", ident, selector, decrypt, role) for ident in entry.idents]
 
     def _secret(self, output: dict, version_id, version_stage, role) -> tuple[Entry, list]:
-        entry = Entry(render.secret_item(output), "secret", self._clock(), self._settings.secrets_ttl,
+        entry = Entry(render.secret_item(output), "secret", self._clock(), self._ttl("secretsmanager"),
                       _idents(output))
         return entry, [("secretsmanager", ident, version_id, version_stage, role) for ident in entry.idents]
 
@@ -104,7 +107,7 @@ class Reads:
             idents.update(entry.idents)
         # The whole answer is an entry too (a path cannot be answered from single entries: one may be new);
         # it answers for every name in it, so invalidating one of them drops it.
-        body = Entry(render.path_body(items), "body", self._clock(), self._settings.ssm_ttl, idents)
+        body = Entry(render.path_body(items), "body", self._clock(), self._ttl("ssm"), idents)
         fetched.found[key] = (body, [])
 
     async def parameters(self, keys: list) -> Fetched:

@@ -7,6 +7,9 @@ import logging
 
 from app import log
 
+# Descriptors kept beyond the inbound cap: listening sockets, upstream connections, files the SDK opens.
+FD_RESERVE = 64
+
 
 class _ToLog(logging.Handler):
     """uvicorn reports protocol problems through logging; keep them on our one-line format.
@@ -42,6 +45,7 @@ class HttpServer:
         from app.http_guard import protocol_class
 
         limits = limits or Limits()
+        allow_descriptors(limits.max_connections + FD_RESERVE)
 
         uv_logger = logging.getLogger("uvicorn.error")
         uv_logger.handlers[:] = [_ToLog()]
@@ -103,3 +107,21 @@ class HttpServer:
         left = [t for t in state.tasks if not t.done()]
         if left:
             log.warn(f"cut {len(left)} request(s) still running at the shutdown deadline")
+
+
+def allow_descriptors(wanted: int) -> int:
+    """Raise the soft limit on open files toward `wanted` (within the hard limit), so the inbound connection cap can
+    be reached: past the soft limit accept() fails, and clients wait instead of getting an answer. Returns the
+    limit in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return soft
+    new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if new > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    if new < wanted:
+        log.warn(f"the open-file limit is {new}: fewer than the {wanted - FD_RESERVE} inbound connections "
+                 "PSCACHE_MAX_INBOUND_CONNECTIONS allows; set it lower, or raise the limit")
+    return max(new, soft)

@@ -107,8 +107,8 @@ class Upstream:
         timeout_ms = self._settings.timeout_ms_for(service) if service != "sts" else 0
         options = dict(
             max_pool_connections=self._settings.max_connections,
-            # Go SDK v2's default retryer: standard mode, 3 attempts.
-            retries={"mode": "standard", "total_max_attempts": 3},
+            # Default: Go SDK v2's retryer, standard mode with 3 attempts (PSCACHE_RETRY_MODE, PSCACHE_MAX_ATTEMPTS).
+            retries={"mode": self._settings.retry_mode, "total_max_attempts": self._settings.max_attempts},
             user_agent_extra=f"pscache/{__version__}",
             http_session_cls=SharedTlsSession if self._settings.upstream_tls else PlainHttpSession,
         )

@@ -2,12 +2,14 @@
 
     scripts/bench-fleet [--layer DIR] [--duration 60] [--rate-from 10] [--rate-to 40] [--hold-ms 100]
                         [--keys 1] [--routing mru|lru] [--runs 1] [--scenario 'NAME:VAR=VALUE VAR=VALUE' ...]
-                        [--plot FILE.png] [--json FILE]
+                        [--throttle-rate TPS [--throttle-burst N]] [--plot FILE.png] [--json FILE]
 
 Every scenario runs the same schedule against a fresh fleet (see bench/fleet.py). Without --scenario the blog's
 three (TTL 0, 1 s, 300 s) run, then pscache's extras: prefetch at init and refresh ahead. In a scenario's
 settings `{prefetch}` stands for the PSCACHE_PREFETCH list of the parameters the handler reads. The table goes to
-stdout (markdown), the plot of upstream calls per second to --plot.
+stdout (markdown), the plot of upstream calls per second to --plot. --throttle-rate gives the local SSM a quota as
+Parameter Store has one: GetParameter, GetParameters and GetParametersByPath share one token bucket of TPS calls per
+second (burst: one second's worth unless --throttle-burst), beyond which the proxy answers ThrottlingException.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from pathlib import Path
 
 from bench.fleet import Ramp, ScenarioResult, median_summary, run_scenario
 from bench.seeded_aws import PARAM_NAME, base_env, bench_parser, pscache_extensions, start_local_aws
+
+SSM_READS = ("GetParameter", "GetParameters", "GetParametersByPath")  # one quota for the three, as in Parameter Store
 
 DEFAULT_SCENARIOS = [
     "TTL 0:SSM_PARAMETER_STORE_TTL=0",
@@ -60,15 +64,15 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
         f"routing {args.routing}, at most {args.max_environments} environments, median of {args.runs} run(s).",
         "",
         "| scenario | blog: GetParameter calls | invokes | environments | invokes that waited for one "
-        "| upstream calls | calls / env / key | reads not served from cache | warm read p50 / p99 (ms) "
+        "| upstream calls | throttled | calls / env / key | reads not served from cache | warm read p50 / p99 (ms) "
         "| cold-start read p50 (ms) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         failed = f" ({num(r['failed'])} failed)" if r["failed"] else ""
         lines.append(
             f"| {r['scenario']} | {BLOG.get(r['scenario'], '–')} | {num(r['invokes'])}{failed} | "
-            f"{num(r['environments'])} | {num(r['queued'])} | {num(r['upstream_calls'])} | {num(r['calls_per_env_per_key'], '{:.2f}')} | "
+            f"{num(r['environments'])} | {num(r['queued'])} | {num(r['upstream_calls'])} | {num(r['throttled_calls'])} | {num(r['calls_per_env_per_key'], '{:.2f}')} | "
             f"{num(r['reads_missed'])} | {num(r['warm_read_p50_ms'], '{:.1f}')} / "
             f"{num(r['warm_read_p99_ms'], '{:.1f}')} | {num(r['cold_read_p50_ms'])} |")
     return "\n".join(lines)
@@ -90,6 +94,8 @@ def main() -> int:
     parser.add_argument("--routing", choices=("mru", "lru"), default="mru",
                         help="which idle environment gets an invoke: most recently freed, or longest idle")
     parser.add_argument("--scenario", action="append", help="NAME:VAR=VALUE VAR=VALUE (repeatable)")
+    parser.add_argument("--throttle-rate", type=float, help="SSM quota of the local AWS, calls per second")
+    parser.add_argument("--throttle-burst", type=float, help="the quota's burst (default: one second's worth)")
     parser.add_argument("--plot", help="write the PNG plot of upstream calls per second here")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, stop_on_sigterm)  # unwind through the finally blocks that kill the fleet
@@ -101,6 +107,8 @@ def main() -> int:
     ext_dir = pscache_extensions(work, args.layer)
     aws = start_local_aws(extra_parameters=args.keys - 1)
     proxy = aws.proxy
+    if args.throttle_rate:
+        proxy.limit(SSM_READS, args.throttle_rate, args.throttle_burst)
     env = base_env(proxy.url, 0)
     results: dict[str, list[ScenarioResult]] = {name: [] for name, _ in scenarios}
     print(f"{len(ramp.arrivals())} invokes per scenario, {len(scenarios)} scenario(s), {args.runs} run(s)",

@@ -68,6 +68,7 @@ class ScenarioResult:
     calls_per_second: list[int]
     arrivals_per_second: list[int]
     environments_per_second: list[int]
+    throttled_calls: int = 0  # of upstream_calls, those the proxy's rate limit answered ThrottlingException
 
     @property
     def failed(self) -> int:
@@ -85,7 +86,7 @@ class ScenarioResult:
         return {
             "scenario": self.name, "invokes": len(self.invocations), "failed": self.failed,
             "environments": self.environments, "queued": sum(i.queued for i in self.invocations),
-            "upstream_calls": self.upstream_calls,
+            "upstream_calls": self.upstream_calls, "throttled_calls": self.throttled_calls,
             "calls_per_env_per_key": self.upstream_calls / max(1, self.environments * self.keys),
             "warm_read_p50_ms": percentile(warm, 50), "warm_read_p99_ms": percentile(warm, 99),
             "cold_read_p50_ms": percentile(cold, 50),
@@ -211,6 +212,7 @@ def run_scenario(name: str, ext_dir: Path, env: dict[str, str], settings: dict[s
                   max_environments)
     samples: list[tuple[float, int, int]] = []  # (t, upstream calls so far, environments)
     calls_before = upstream_calls(proxy)
+    throttled_before = sum(proxy.throttled.values())
     stop = threading.Event()
     t0 = clock()
 
@@ -241,10 +243,11 @@ def run_scenario(name: str, ext_dir: Path, env: dict[str, str], settings: dict[s
     result = ScenarioResult(
         name, settings, len(parameter_names), sorted(fleet.invocations, key=lambda i: i.t),
         len(fleet.environments), total, per_second(samples, 1, seconds), count_per_second(arrivals, seconds),
-        [max((e for t, _, e in samples if t < s + 1), default=0) for s in range(seconds)])
+        [max((e for t, _, e in samples if t < s + 1), default=0) for s in range(seconds)],
+        sum(proxy.throttled.values()) - throttled_before)
     s = result.summary()
     log(f"{name}: {s['invokes']} invokes ({s['failed']} failed, {s['queued']} queued), {s['environments']} environments, "
-        f"{s['upstream_calls']} upstream calls, warm read p50 {s['warm_read_p50_ms']:.1f} ms")
+        f"{s['upstream_calls']} upstream calls ({s['throttled_calls']} throttled), warm read p50 {s['warm_read_p50_ms']:.1f} ms")
     return result
 
 

@@ -67,6 +67,29 @@ def _query_action(body: bytes) -> str:
         return ""
 
 
+class RateLimit:
+    """A token bucket shared by several operations, as Parameter Store's quota is: `rate` calls per second, at most
+    `burst` at once; a call finding it empty is answered ThrottlingException and takes no token."""
+
+    def __init__(self, rate: float, burst: float | None = None, clock=time.monotonic):
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.burst = rate if burst is None else burst
+        self._clock = clock
+        self._tokens = self.burst
+        self._last = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+
 class FaultProxy:
     """tls: an SSLContext (locallambda.tls.server_context) makes it an HTTPS endpoint, as AWS's are."""
 
@@ -74,6 +97,8 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.calls: Counter[str] = Counter()
         self.last_body: dict[str, bytes] = {}  # operation -> the body of its latest call (what a client sent)
+        self.throttled: Counter[str] = Counter()  # answered ThrottlingException by a rate limit (see limit())
+        self._limits: dict[str, RateLimit] = {}
         self._faults: dict[str, list[Fault]] = {}
         self._sticky: dict[str, Fault] = {}
         self._lock = threading.Lock()
@@ -113,6 +138,8 @@ class FaultProxy:
         with self._lock:
             self.calls.clear()
             self.last_body.clear()
+            self.throttled.clear()
+            self._limits.clear()
             self._faults.clear()
             self._sticky.clear()
             self.max_in_flight = 0
@@ -126,6 +153,13 @@ class FaultProxy:
     def always(self, operation: str, fault: Fault) -> None:
         with self._lock:
             self._sticky[operation] = fault
+
+    def limit(self, operations: tuple[str, ...], rate: float, burst: float | None = None) -> None:
+        """Throttle these operations together beyond rate calls per second (one bucket for all of them)."""
+        bucket = RateLimit(rate, burst)
+        with self._lock:
+            for operation in operations:
+                self._limits[operation] = bucket
 
     def count(self, operation: str) -> int:
         with self._lock:
@@ -142,6 +176,10 @@ class FaultProxy:
             queued = self._faults.get(operation)
             if queued:
                 return queued.pop(0)
+            bucket = self._limits.get(operation)
+            if bucket is not None and not bucket.take():
+                self.throttled[operation] += 1
+                return throttle()
             return self._sticky.get(operation)
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:

@@ -111,3 +111,16 @@ def test_invalidate_drops_every_variant_of_one_name_only():
     put(cache, ("secretsmanager", "/a", None, None), b"4", 60, idents={"/a"})
     assert cache.invalidate("ssm", "/a") == 2
     assert len(cache) == 2 and cache.clear() == 2 and cache.bytes == 0
+
+
+def test_ttl_jitter_only_ever_shortens_a_ttl_and_spreads_it_over_its_range():
+    import random
+
+    from app.cache import jittered_ttl
+
+    draw = random.Random(7).random
+    ttls = [jittered_ttl(300, 10, draw) for _ in range(2000)]
+    assert all(270 <= t <= 300 for t in ttls)
+    assert min(ttls) < 272 and max(ttls) > 298  # the whole range is used, not one value
+    assert jittered_ttl(300, 0, draw) == 300
+    assert (jittered_ttl(300, 50, lambda: 0.0), jittered_ttl(300, 50, lambda: 0.999)) == (300, 300 * (1 - 0.4995))

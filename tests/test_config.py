@@ -228,3 +228,19 @@ def test_cloud_extension_settings_are_taken():
     assert s.prefetch == (("ssm-path", "/app/prod/", "recursive=true"), ("ssm", "/flag", ""))
     assert load(PSCACHE_MAX_TTL=3600, PSCACHE_NEGATIVE_TTL=3600).negative_ttl == 3600
     assert "partner:7f3a" not in repr(s)
+
+
+def test_retry_and_jitter_settings_default_to_the_go_sdks_retryer_and_no_jitter():
+    s = load()
+    assert (s.retry_mode, s.max_attempts, s.ttl_jitter_percent) == ("standard", 3, 0)
+    s = load(PSCACHE_RETRY_MODE="Adaptive", PSCACHE_MAX_ATTEMPTS=5, PSCACHE_TTL_JITTER_PERCENT=10)
+    assert (s.retry_mode, s.max_attempts, s.ttl_jitter_percent) == ("adaptive", 5, 10)
+
+
+def test_retry_and_jitter_settings_outside_their_range_are_named():
+    with pytest.raises(ConfigError) as err:
+        load(PSCACHE_RETRY_MODE="legacy", PSCACHE_MAX_ATTEMPTS=0, PSCACHE_TTL_JITTER_PERCENT=60)
+    problems = err.value.problems
+    assert problems[0] == "PSCACHE_TTL_JITTER_PERCENT='60' is out of range: expected a whole number from 0 to 50%"
+    assert problems[1] == "PSCACHE_RETRY_MODE='legacy' is invalid: expected one of STANDARD, ADAPTIVE (any case)"
+    assert problems[2] == "PSCACHE_MAX_ATTEMPTS='0' is out of range: expected a whole number from 1 to 10"

@@ -224,3 +224,22 @@ def test_caching_off_still_answers_without_coalescing(start_ext, proxy):
         assert r.status == 200 and r.headers["x-pscache-cache"] == "miss"
     assert proxy.count("GetParameter") == 3
     assert json.loads(ext.get("/pscache/stats").body)["cache"]["miss"] == 3
+
+
+@pytest.mark.slow
+def test_ttl_jitter_expires_values_fetched_together_at_different_times_never_after_the_ttl(start_ext):
+    ext = start_ext(SSM_PARAMETER_STORE_TTL=2, PSCACHE_TTL_JITTER_PERCENT=50)
+    names = [f"/pscache/lru/{i}" for i in range(6)]
+    fetched = {}
+    for name in names:
+        assert param(ext, name).headers["x-pscache-cache"] == "miss"
+        fetched[name] = time.monotonic()
+    expired = {}
+    while len(expired) < len(names) and time.monotonic() - min(fetched.values()) < 3:
+        for name in names:
+            if name not in expired and param(ext, name).headers["x-pscache-cache"] == "miss":
+                expired[name] = time.monotonic() - fetched[name]
+        time.sleep(0.05)
+    assert len(expired) == len(names)
+    assert all(0.9 <= age <= 2.2 for age in expired.values()), expired  # between half the TTL and the TTL
+    assert max(expired.values()) - min(expired.values()) > 0.1, expired  # not all together

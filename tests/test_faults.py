@@ -269,3 +269,33 @@ def test_the_first_call_is_bounded_by_the_timeout_while_the_sdk_still_loads(star
     while (status := e.get(PARAM).status) != 200 and time.monotonic() < deadline:
         assert status == 504
     assert status == 200
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attempts", [1, 4])
+def test_a_throttled_read_is_attempted_pscache_max_attempts_times(start_ext, proxy, attempts):
+    e = start_ext(PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED="false", PSCACHE_MAX_ATTEMPTS=attempts)
+    proxy.always("GetParameter", faults.throttle())
+    r = e.get(PARAM, timeout=30)
+    assert r.status == 429 and r.error_code == "ThrottlingException"
+    assert proxy.count("GetParameter") == attempts
+
+
+@pytest.mark.slow
+def test_adaptive_retry_mode_retries_a_throttled_read_to_success(start_ext, proxy):
+    e = start_ext(PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED="false", PSCACHE_RETRY_MODE="adaptive")
+    proxy.inject("GetParameter", faults.throttle())
+    assert e.get(PARAM, timeout=30).status == 200
+    assert proxy.count("GetParameter") == 2
+
+
+@pytest.mark.slow
+def test_after_throttling_adaptive_mode_slows_its_own_calls_down(start_ext, proxy):
+    """Adaptive retries: once throttled, the client paces its calls (botocore's rate limiter), so an environment
+    stops hammering an upstream that is throttling the whole fleet."""
+    e = start_ext(PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED="false", PSCACHE_RETRY_MODE="adaptive")
+    proxy.inject("GetParameter", faults.throttle(), faults.throttle())
+    started = time.monotonic()
+    answers = [e.get(PARAM, timeout=30).status for _ in range(6)]
+    assert answers == [200] * 6 and proxy.count("GetParameter") == 8
+    assert time.monotonic() - started > 2  # paced at the limiter's floor of 0.5-1 call per second, not at once

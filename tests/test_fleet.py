@@ -50,3 +50,13 @@ def test_at_the_bound_invokes_wait_for_a_free_environment(tmp_path, base_env, pr
     assert len(result.invocations) == 12 and result.failed == 0
     assert result.environments == 1 and result.summary()["queued"] > 0
     assert result.upstream_calls == 1
+
+
+@pytest.mark.slow
+def test_a_quota_on_the_local_ssm_is_counted_as_throttled_calls(tmp_path, base_env, proxy):
+    proxy.limit(("GetParameter", "GetParameters", "GetParametersByPath"), rate=2, burst=2)
+    result = run_scenario("quota", extensions_dir(tmp_path), base_env, {"SSM_PARAMETER_STORE_TTL": "0"}, proxy,
+                          KEYS[:1], Ramp(duration_s=4, rate_from=4, rate_to=4), 0.1, log=lambda line: None)
+    assert result.throttled_calls == sum(proxy.throttled.values()) > 0
+    assert result.upstream_calls == proxy.count("GetParameter") > result.throttled_calls
+    assert result.summary()["throttled_calls"] == result.throttled_calls

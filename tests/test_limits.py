@@ -337,3 +337,59 @@ def test_an_oversized_head_pipelined_behind_a_good_request_is_431(shared_ext):
         answers = read_responses(s, 2)
     assert answers[0][0] == 200
     assert answers[1][0] == 431 and b"HeadersTooLarge" in answers[1][1]
+
+
+@pytest.mark.parametrize("concurrency,expected", [(None, 800), ("64", 800), ("400", 800), ("401", 802),
+                                                  ("1600", 3200), ("many", 800)])
+def test_the_connection_cap_defaults_to_two_per_managed_instances_invocation(concurrency, expected):
+    env = {} if concurrency is None else {"AWS_LAMBDA_MAX_CONCURRENCY": concurrency}
+    assert config.load(env, argv0="pscache").limits.max_connections == expected
+    explicit = dict(env, PSCACHE_MAX_INBOUND_CONNECTIONS="100")
+    assert config.load(explicit, argv0="pscache").limits.max_connections == 100  # the setting wins
+
+
+@pytest.mark.slow
+def test_at_managed_instances_concurrency_every_invocations_connection_is_served(start_ext):
+    """Regression: under LMI (AWS_LAMBDA_MAX_CONCURRENCY up to 1,600) the fixed cap of 800 refused half the clients."""
+    e = start_ext(AWS_LAMBDA_MAX_CONCURRENCY=450, PSCACHE_IDLE_TIMEOUT_SECONDS=60)
+    held = [socket.create_connection(("127.0.0.1", e.port)) for _ in range(850)]
+    try:
+        time.sleep(0.5)  # let the server accept them
+        assert raw_request(e.port, request()).status == 200  # the 851st: above 800, within 2 x 450
+    finally:
+        for s in held:
+            s.close()
+    assert "inbound connections" not in e.output()
+
+
+@pytest.mark.slow
+def test_a_low_open_file_limit_is_raised_to_reach_the_connection_cap(tmp_path, base_env):
+    """Lambda starts processes with a soft limit of 1,024 open files; a cap above it (Managed Instances) would make
+    accept() fail and clients hang, so pscache raises its soft limit to the cap plus its own reserve."""
+    import subprocess
+
+    from harness import extensions_dir
+    from locallambda.net import free_port, wait_until_serving
+
+    launcher = tmp_path / "low-fd" / "pscache"
+    launcher.parent.mkdir()
+    launcher.write_text(f'#!/bin/sh\nulimit -Sn 200\nexec "{extensions_dir(tmp_path) / "pscache"}"\n')
+    launcher.chmod(0o755)
+    port = free_port()
+    env = dict(base_env, PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=str(port), PSCACHE_MAX_INBOUND_CONNECTIONS="500",
+               PSCACHE_IDLE_TIMEOUT_SECONDS="60")
+    proc = subprocess.Popen([str(launcher)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    held = []
+    try:
+        wait_until_serving(port, proc)
+        limits = open(f"/proc/{proc.pid}/limits").read()
+        soft = int(next(line for line in limits.splitlines() if line.startswith("Max open files")).split()[3])
+        assert soft >= 500 + 64
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(400)]
+        time.sleep(0.5)
+        assert raw_request(port, request()).status == 200  # the 401st connection, twice the original limit
+    finally:
+        for s in held:
+            s.close()
+        proc.terminate()
+        proc.wait(10)

@@ -46,3 +46,30 @@ def test_kept_alive_calls_do_not_stall_on_delayed_acks(proxy):
     samples = [seconds for seconds, _ in done]
     assert proxy.count("GetParameter") == 21
     assert sorted(samples[1:])[10] < 0.02  # a stall is >= 40 ms every time; a call takes about a millisecond
+
+
+def test_a_rate_limit_throttles_the_operations_it_shares_beyond_its_burst(proxy):
+    proxy.limit(("GetParameter", "GetParameters"), rate=0.5, burst=3)  # refills one token every 2 s
+    statuses = []
+    for target in ["GetParameter", "GetParameters"] * 3:
+        done = kept_alive_requests(proxy.port, "POST", "/", 1, body=b"{}", headers={"X-Amz-Target": f"AmazonSSM.{target}"})
+        statuses.append((done[0][1].status, done[0][1].body))
+    assert [s for s, _ in statuses] == [200, 200, 200, 400, 400, 400]
+    assert b"ThrottlingException" in statuses[-1][1] and b"Rate exceeded" in statuses[-1][1]
+    assert proxy.throttled == {"GetParameter": 1, "GetParameters": 2}
+    assert proxy.count("GetParameter") + proxy.count("GetParameters") == 6  # throttled calls are calls too
+    other = kept_alive_requests(proxy.port, "POST", "/", 1, body=b"{}",
+                                headers={"X-Amz-Target": "secretsmanager.GetSecretValue"})
+    assert other[0][1].status == 200  # an operation outside the limit is not throttled
+
+
+def test_a_rate_limit_refills_at_its_rate():
+    now = [0.0]
+    from locallambda.fault_proxy import RateLimit
+
+    bucket = RateLimit(rate=10, burst=2, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(3)] == [True, True, False]
+    now[0] = 0.1  # one token back
+    assert [bucket.take() for _ in range(2)] == [True, False]
+    now[0] = 10.0  # never more than the burst
+    assert [bucket.take() for _ in range(3)] == [True, True, False]
