@@ -61,6 +61,10 @@ class SharedTlsSession(AIOHTTPSession):
         return aiohttp.TCPConnector(limit=self._max_pool_connections,
                                     ssl=shared_context(ca_bundle, self.bundle_required), **self._connector_args)
 
+    async def open_for(self, url: str) -> None:
+        """Make the aiohttp session (connector, TLS context) a request to url goes through, ahead of it."""
+        await self._get_session(self._proxy_config.proxy_url_for(url))
+
 
 class PlainHttpSession(SharedTlsSession):
     """For a local AWS whose endpoints are all http://: aiohttp makes a TLS context even then, and a CA bundle

@@ -253,5 +253,8 @@ async def _warm_start(upstream, loader, settings: config.Settings, prefetch: boo
         # What start-up made lives for the whole process: keep it out of every later collection.
         gc.freeze()
         gc.enable()
+    from app.prime import prime_front
+
+    await prime_front(settings.port, settings.token)  # the first request's own first-run work
     if prefetch and settings.prefetch:
         await loader.prefetch(settings.prefetch)

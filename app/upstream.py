@@ -140,9 +140,12 @@ class Upstream:
         return await asyncio.shield(self._client(service, whole)) if os.path.isdir(whole) else client
 
     async def warm(self) -> None:
-        """Create both clients ahead of the first miss: model load, endpoint and credential resolution."""
+        """Create both clients ahead of the first miss (model load, endpoint and credential resolution), and run
+        each one's first call without sending it (app/prime.py)."""
+        from app.prime import prime_client
+
         for service in ("ssm", "secretsmanager"):
-            await self._client(service)
+            await prime_client(await self._client(service), service)
 
     async def _call(self, api: str, subject: str, **kwargs) -> dict:
         service, method = APIS[api]

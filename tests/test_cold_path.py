@@ -46,6 +46,21 @@ def test_with_before_next_init_ends_with_both_clients_made(lam):
     assert http_get(port, PARAM).status == 200
 
 
+def test_init_runs_the_first_calls_ahead_without_fetching_or_counting_anything(lam, proxy):
+    """Before `next`, each client has made its read call once (answered in-process) and pscache has served itself
+    one request: nothing reached AWS, nothing was cached or counted, and the first read fetches the real value."""
+    emu, port = lam({"PSCACHE_SDK_LOAD": "before-next", "PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL": "debug"}, freeze=False)
+    assert emu.init().ok
+    assert sum(proxy.count(op) for op in ("GetParameter", "GetSecretValue")) == 0
+    stats = http_get(port, "/pscache/stats").json()
+    assert stats["upstream"] == {} and stats["cache"]["entries"] == 0 and stats["cache"]["miss"] == 0, stats
+    output = emu.output("pscache")
+    assert "ssm: first call made ahead" in output and "secretsmanager: first call made ahead" in output, output
+    r = http_get(port, PARAM)
+    assert r.status == 200 and r.json()["Parameter"]["Value"] == "value-v2" and r.headers["x-pscache-cache"] == "miss"
+    assert proxy.count("GetParameter") == 1
+
+
 def test_upstream_tls_is_verified_against_the_ca_bundle_only(tmp_path, moto, aws, start_ext):
     """One TLS context serves both clients, and the CA it trusts is botocore's bundle or AWS_CA_BUNDLE: the
     system's default CA locations (SSL_CERT_FILE) never decide."""
