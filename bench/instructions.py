@@ -62,8 +62,12 @@ def binary_command(layer: Path) -> list[str]:
     return [str(binary)]
 
 
-def python_command() -> list[str]:
-    return [sys.executable, "-OO", "-m", "app"]
+def python_command(lib: Path | None = None, source: Path = ROOT) -> tuple[list[str], dict[str, str]]:
+    """`python -OO -m app` of source's app/; with lib (a layer's pscache/lib), on those packages instead of the
+    venv's."""
+    if lib is None:
+        return [sys.executable, "-OO", "-m", "app"], {"PYTHONPATH": str(source)}
+    return [sys.executable, "-OO", "-S", "-m", "app"], {"PYTHONPATH": f"{source}:{lib}"}
 
 
 def _control(pid: int, *args: str) -> None:
@@ -87,7 +91,8 @@ def _wait_idle(proc: subprocess.Popen) -> None:
     raise TimeoutError(f"pscache did not become idle within {START_TIMEOUT_S} s")
 
 
-def count(command: list[str], endpoint: str, work: Path, settings: dict[str, str] | None = None) -> dict[str, int]:
+def count(command: list[str], endpoint: str, work: Path, settings: dict[str, str] | None = None
+          ) -> dict[str, int]:
     """Run command under callgrind as a local server; the instructions of each phase (see the module doc)."""
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind (with callgrind_control) is needed: apt-get install valgrind")
@@ -98,7 +103,7 @@ def count(command: list[str], endpoint: str, work: Path, settings: dict[str, str
     valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
                 "--dump-line=no", "--compress-pos=yes"]
     with open(work / "pscache.log", "wb") as log:
-        proc = subprocess.Popen(valgrind + command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+        proc = subprocess.Popen(valgrind + command, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_idle(proc)
@@ -129,15 +134,16 @@ def with_signal(proc: subprocess.Popen, sig: int) -> None:
             proc.wait(10)
 
 
-def count_candidates(candidates: list[tuple[str, list[str]]], settings: dict[str, str] | None = None,
+def count_candidates(candidates: list[tuple[str, list[str], dict[str, str]]], settings: dict[str, str] | None = None,
                      work: Path | None = None) -> dict[str, dict[str, int]]:
-    """Every candidate counted against one local AWS: {name: {phase: instructions}}."""
+    """Every candidate (name, command, its own environment) counted against one local AWS:
+    {name: {phase: instructions}}."""
     work = work or Path(tempfile.mkdtemp(prefix="pscache-instructions-"))
     results = {}
     aws = start_local_aws()
     try:
-        for i, (name, command) in enumerate(candidates):
-            results[name] = count(command, aws.endpoint, work / f"{i}", settings)
+        for i, (name, command, env) in enumerate(candidates):
+            results[name] = count(command, aws.endpoint, work / f"{i}", {**env, **(settings or {})})
             print(f"{name}: " + ", ".join(f"{k} {v / 1e6:.1f} M" for k, v in results[name].items()), flush=True)
     finally:
         aws.close()
@@ -162,15 +168,22 @@ def main() -> int:
     parser.add_argument("--layer", action="append", default=[], metavar="[NAME=]DIR",
                         help="unpacked layer whose binary to count (repeatable; NAME labels it)")
     parser.add_argument("--python", action="store_true", help="also count `python -OO -m app` from this checkout")
+    parser.add_argument("--python-at", action="append", default=[], metavar="NAME=DIR",
+                        help="also count `python -OO -m app` of another checkout's app/ (e.g. `git archive main app`)")
+    parser.add_argument("--lib", help="with --python: run on this folder's packages (a layer's pscache/lib, or one "
+                                      "made like it) instead of the venv's")
     parser.add_argument("--setting", action="append", default=[], metavar="VAR=VALUE",
                         help="an environment variable for every candidate")
     parser.add_argument("--json", help="write the counts here")
     args = parser.parse_args()
-    candidates = [(name, binary_command(path)) for name, path in parse_layers(args.layer)]
+    candidates = [(name, binary_command(path), {}) for name, path in parse_layers(args.layer)]
     if args.python:
-        candidates.append(("python -m app", python_command()))
+        candidates.append(("python -m app", *python_command(Path(args.lib) if args.lib else None)))
+    for name, source in parse_layers(args.python_at):
+        candidates.append((name.replace("pscache ", "python -m app "),
+                           *python_command(Path(args.lib) if args.lib else None, source)))
     if not candidates:
-        parser.error("nothing to count: give --layer DIR and/or --python")
+        parser.error("nothing to count: give --layer DIR, --python or --python-at")
     results = count_candidates(candidates, dict(s.split("=", 1) for s in args.setting))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
