@@ -11,6 +11,9 @@ expected layout is imported the normal way.
 * botocore.docs/__init__ and boto3.docs/__init__ import the documentation generators, and their docstring modules
   the lazy docstrings of client and resource methods: pscache runs with -OO (no docstrings) and never documents
   anything, so those methods get empty docstrings instead.
+* aiohttp/__init__ imports the whole package (digest auth, multipart, form data, resolvers, ...) to re-export its
+  names; aiobotocore's HTTP session uses only the client's (ClientSession, TCPConnector, ClientTimeout, its
+  exceptions), which aiohttp.client has too. The package takes those from there.
 * aiohttp.connector builds two default TLS contexts at import, loading the system's CA file into each; aiobotocore
   always passes its own context (botocore's CA bundle, or AWS_CA_BUNDLE), so those two are never used: they are
   built while OpenSSL's default CA locations point nowhere.
@@ -41,21 +44,47 @@ def _find(name: str):
     return spec
 
 
-def _bare_package(name: str) -> ModuleType | None:
-    """Put package `name` in sys.modules without running its __init__; its submodules still import normally.
-    Asked for a name it does not have, the package runs its real __init__ then, once."""
+def _constant(spec, name: str):
+    """The value a module's code assigns to `name` as a literal (`__version__ = "1.2"`), read without running it;
+    None if it assigns it otherwise or not at all."""
+    import dis  # loaded already: asyncio imports inspect, which imports dis
+
+    previous = None
+    for instruction in dis.get_instructions(spec.loader.get_code(spec.name)):
+        if instruction.opname == "STORE_NAME" and instruction.argval == name:
+            return previous.argval if previous is not None and previous.opname == "LOAD_CONST" else None
+        previous = instruction
+    return None
+
+
+def _bare_package(name: str, exports_from: tuple[str, ...] = (), constants: tuple[str, ...] = ()
+                  ) -> ModuleType | None:
+    """Put package `name` in sys.modules without running its __init__; its submodules still import normally, and
+    a name one of the `exports_from` submodules has is taken from there (what __init__ would have re-exported).
+    Asked for a name it has nowhere else, the package runs its real __init__ then, once. `constants`: literals its
+    __init__ assigns that its own submodules import from it (`from . import __version__`); without them, nothing
+    is changed."""
     if name in sys.modules:
         return None
     spec = _find(name)
     if spec is None or spec.submodule_search_locations is None or spec.loader is None:
         return None
+    values = {constant: _constant(spec, constant) for constant in constants}
+    if None in values.values():
+        return None
     package = module_from_spec(spec)  # a package object with __path__, its body not executed
+    package.__dict__.update(values)
 
     def __getattr__(attribute: str):
         if attribute.startswith("__") and attribute != "__version__":
             raise AttributeError(attribute)  # import machinery probing (__spec__, __path__, ...)
         if PathFinder.find_spec(f"{name}.{attribute}", package.__path__) is not None:
             return import_module(f"{name}.{attribute}")  # `from package import submodule` asks this first
+        for source in exports_from:
+            value = getattr(import_module(source), attribute, _MISSING)
+            if value is not _MISSING:
+                setattr(package, attribute, value)
+                return value
         del package.__getattr__
         spec.loader.exec_module(package)
         return getattr(package, attribute)
@@ -63,6 +92,9 @@ def _bare_package(name: str) -> ModuleType | None:
     package.__getattr__ = __getattr__
     sys.modules[name] = package
     return package
+
+
+_MISSING = object()
 
 
 class _NoDocstring(str):
@@ -98,6 +130,7 @@ def sdk_stack() -> None:
         if package is not None:
             _docstring_stub(package)
     _bare_package("urllib3.http2")
+    _bare_package("aiohttp", exports_from=("aiohttp.client",), constants=("__version__",))
 
 
 @contextlib.contextmanager
