@@ -5,9 +5,11 @@
   python3 build/toolchain.py --arch x86_64 layer [ARGS]    then build the layer with it (ARGS go to build_layer.py)
   <arm64 toolchain>/python/bin/python3.13 build/toolchain.py --arch arm64 layer [ARGS]   the same, in an arm64 userland
 
-Every input is pinned in build/toolchain-pins.txt. The result goes to <cache>/toolchain-<key>/<arch>, where the key
-hashes the pins and RECIPE (bump it when a build step changes): unchanged pins reuse it. Stdlib only.
-Cache: --cache, else $PSCACHE_CACHE_DIR, else ~/.cache/pscache.
+Every input is pinned in build/toolchain-pins.txt. The result goes to <root>/<key>/<arch>, where the key hashes the
+pins, RECIPE (bump it when a build step changes) and the fixed configure answers: unchanged, it is reused. The root
+is a fixed path (/opt/pscache-toolchain; --root or $PSCACHE_TOOLCHAIN_ROOT to change it): the toolchain's paths are
+compiled into libpython, libcrypto and the layer's sysconfig, so the same root on every machine gives the same
+bytes (docs/building.md). Downloads: --cache, else $PSCACHE_CACHE_DIR, else ~/.cache/pscache. Stdlib only.
 """
 from __future__ import annotations
 
@@ -28,12 +30,32 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PINS_FILE = HERE / "toolchain-pins.txt"
-RECIPE = "2"  # bump when a build step below changes what the toolchain holds
+RECIPE = "3"  # bump when a build step below changes what the toolchain holds
 GLIBC = "2.26"
 TARGETS = {"x86_64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
 OPENSSL_TARGETS = {"x86_64": "linux-x86_64", "arm64": "linux-aarch64"}
 JOBS = "2"
 SOURCE_DATE_EPOCH = "1767225600"  # 2026-01-01: __DATE__/__TIME__ in libpython, so a rebuild gives the same bytes
+FIXED_ROOT = "/opt/pscache-toolchain"
+# The builds see this environment and nothing else of the caller's: configure records the programs it finds on PATH
+# (grep, sed, mkdir, install, pkg-config, the regen Python: a pyenv shim or /usr/local would change sysconfig),
+# and the locale and time zone reach its scripts.
+BUILD_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C", "TZ": "UTC0", "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}
+# CPython's configure runs test programs; these answers depend on the building process or root, not on the
+# target, so they are given (CONFIG_SITE, both architectures; a cross build would otherwise take its defaults).
+# tests/test_toolchain_config.py checks that every run-time probe of configure is here or reviewed as the target's.
+CONFIGURE_CACHE = {
+    "ac_cv_broken_nice": "no",  # nice(1), nice(2): at niceness 19 both return 19 and configure says "broken"
+    "ac_cv_posix_semaphores_enabled": "yes",  # sem_open: fails where the building root has no /dev/shm
+    "ac_cv_broken_sem_getvalue": "no",  # the same; cross default "yes"
+    "ac_cv_pthread_system_supported": "yes",  # creates a thread: fails under a process or pids limit
+    "ac_cv_buggy_getaddrinfo": "no",  # resolves "localhost": depends on /etc/hosts and the network
+    "ac_cv_working_tzset": "yes",  # cross default "no"
+    "ac_cv_broken_poll": "no",
+    "ac_cv_broken_mbstowcs": "no",  # runs in the caller's locale
+    "ac_cv_file__dev_ptmx": "yes",  # device nodes of the building root (a chroot or container may lack them)
+    "ac_cv_file__dev_ptc": "no",
+}
 LICENSE_FILE = re.compile(r"(LICEN[CS]E|COPYING|NOTICE|AUTHORS)([.-].*)?$", re.I)
 
 
@@ -65,8 +87,34 @@ def cache_root(cli: str | None) -> Path:
     return Path(base).resolve()
 
 
+def toolchain_root(cli: str | None) -> Path:
+    """The fixed folder toolchains are built in (made here when it can be)."""
+    root = Path(cli or os.environ.get("PSCACHE_TOOLCHAIN_ROOT") or FIXED_ROOT)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        sys.exit(f"toolchain root {root} is not writable ({exc.strerror}): create it once with "
+                 f"'sudo install -d -o $USER {root}', or set PSCACHE_TOOLCHAIN_ROOT to another folder "
+                 "(the layer's bytes then differ from a build in the default root)")
+    return root
+
+
+def config_site(answers: dict[str, str] = CONFIGURE_CACHE) -> str:
+    return "".join(f"{k}={v}\n" for k, v in sorted(answers.items()))
+
+
 def toolchain_key() -> str:
-    return hashlib.sha256(PINS_FILE.read_bytes() + f"recipe {RECIPE}".encode()).hexdigest()[:12]
+    fixed = f"recipe {RECIPE}\n{config_site()}{sorted(BUILD_ENV.items())}"
+    return hashlib.sha256(PINS_FILE.read_bytes() + fixed.encode()).hexdigest()[:12]
+
+
+def build_env() -> dict[str, str]:
+    """The environment of every build step: BUILD_ENV and HOME, nothing else of the caller's (CFLAGS, MAKEFLAGS,
+    PYTHONPATH, CONFIG_SITE...)."""
+    return dict(BUILD_ENV, HOME=os.environ.get("HOME", "/"))
 
 
 def sha256_of(path: Path) -> str:
@@ -198,39 +246,68 @@ class Builder:
         return dest
 
 
-def build(arch: str, cache: Path, extra_sources: list[str]) -> Path:
-    """Build the toolchain for arch (once per key); return its folder."""
-    if arch != "x86_64" and not (cache / f"toolchain-{toolchain_key()}" / "x86_64" / ".complete").is_file():
-        build("x86_64", cache, extra_sources)  # a cross CPython build needs a native one of the same version
+def cpython_configure(b: Builder, src: Path, arch: str, root: Path, python: Path, deps: Path, penv: dict,
+                      answers: dict[str, str] = CONFIGURE_CACHE) -> None:
+    """CPython's configure as the recipe runs it (tests/test_toolchain_config.py runs it too)."""
+    site = b.work / "config.site"
+    site.write_text(config_site(answers))
+    penv = dict(penv, CONFIG_SITE=str(site))
+    extra = []
+    if arch != "x86_64":
+        extra = [f"--host={TARGETS[arch]}", "--build=x86_64-pc-linux-gnu",
+                 f"--with-build-python={root / 'x86_64' / 'python' / 'bin' / 'python3.13'}"]
+    b.run("cpython", ["./configure", f"--prefix={python}", f"--with-openssl={deps}",
+                      f"--with-openssl-rpath={deps}/lib", "--disable-test-modules", *extra], src, penv)
+
+
+def cpython_env(env: dict[str, str], deps: Path) -> dict[str, str]:
+    return dict(env, PKG_CONFIG_LIBDIR=f"{deps}/lib/pkgconfig", PKG_CONFIG_PATH="", CPPFLAGS=f"-I{deps}/include",
+                LDFLAGS=f"-L{deps}/lib",
+                # zig makes __DATE__/__TIME__ an error (getbuildinfo.c); SOURCE_DATE_EPOCH fixes their value
+                CFLAGS="-Wno-date-time")
+
+
+def compiler_env(home: Path, zig: Path, root: Path, arch: str) -> dict[str, str]:
+    w = wrappers(home / "bin", zig, root / "zig-cache", arch)
+    return dict(build_env(), CC=str(w[f"zigcc-{arch}"]), CXX=str(w[f"zigcxx-{arch}"]), AR=str(w["zigar"]),
+                RANLIB=str(w["zigranlib"]), CFLAGS="-O2 -fPIC")
+
+
+def unpack_zig(wheel: Path, root: Path) -> Path:
+    zig_dir = root / "zig"
+    if not (zig_dir / "ziglang" / "zig").is_file():
+        shutil.rmtree(zig_dir, ignore_errors=True)
+        extract_wheel(wheel, zig_dir)
+    return zig_dir / "ziglang" / "zig"
+
+
+def build(arch: str, top: Path, cache: Path, extra_sources: list[str]) -> Path:
+    """Build the toolchain for arch in <top>/<key>/<arch> (once per key); return that folder."""
+    root = top / toolchain_key()
+    if arch != "x86_64" and not (root / "x86_64" / ".complete").is_file():
+        build("x86_64", top, cache, extra_sources)  # a cross CPython build needs a native one of the same version
     pins = read_pins()
-    root = cache / f"toolchain-{toolchain_key()}"
     home = root / arch
     if (home / ".complete").is_file():
         log(f"reusing {home} (pins unchanged)")
         return home
-    if not shutil.which("pkg-config"):
+    if not shutil.which("pkg-config", path=BUILD_ENV["PATH"]):
         # Without it CPython's configure still finds zlib and libffi, but records other flags in sysconfig: the
         # toolchain, and so the layer, would differ from one built where pkg-config is installed.
         sys.exit("pkg-config not found: the toolchain build needs it (scripts/system-packages release)")
     t0 = time.monotonic()
-    dirs, downloads = source_dirs(extra_sources), cache / "toolchain-sources"
-    files = {name: fetch(pin, dirs, downloads) for name, pin in pins.items()}
-    zig_dir = root / "zig"
-    if not (zig_dir / "ziglang" / "zig").is_file():
-        shutil.rmtree(zig_dir, ignore_errors=True)
-        extract_wheel(files["ziglang"], zig_dir)
+    os.umask(0o022)  # the installed tree's modes (the layer's files are set explicitly, but the toolchain's not)
+    files = {name: fetch(pin, source_dirs(extra_sources), cache / "toolchain-sources") for name, pin in pins.items()}
+    zig = unpack_zig(files["ziglang"], root)
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    w = wrappers(home / "bin", zig_dir / "ziglang" / "zig", cache / "zig-cache", arch)
+    env = compiler_env(home, zig, root, arch)
     deps, python = home / "deps", home / "python"
     b = Builder(home / "work", home / "logs")
     b.work.mkdir()
     b.logs.mkdir()
     cross = arch != "x86_64"
     host = [f"--host={TARGETS[arch]}", "--build=x86_64-pc-linux-gnu"] if cross else []
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CFLAGS", "LDFLAGS", "CPPFLAGS", "PYTHON"))}
-    env.update(CC=str(w[f"zigcc-{arch}"]), CXX=str(w[f"zigcxx-{arch}"]), AR=str(w["zigar"]),
-               RANLIB=str(w["zigranlib"]), CFLAGS="-O2 -fPIC", SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH)
 
     log(f"zlib {pins['zlib'].version}")
     src = b.unpack(files["zlib"], "zlib", home / "licenses")
@@ -258,19 +335,8 @@ def build(arch: str, cache: Path, extra_sources: list[str]) -> Path:
 
     log(f"cpython {pins['cpython'].version}")
     src = b.unpack(files["cpython"], "cpython", home / "licenses")
-    penv = dict(env, PKG_CONFIG_LIBDIR=f"{deps}/lib/pkgconfig", PKG_CONFIG_PATH="", CPPFLAGS=f"-I{deps}/include",
-                LDFLAGS=f"-L{deps}/lib",
-                # zig makes __DATE__/__TIME__ an error (getbuildinfo.c); SOURCE_DATE_EPOCH fixes their value
-                CFLAGS="-Wno-date-time")
-    penv.pop("CFLAGS_NODIST", None)
-    extra = []
-    if cross:
-        site = b.work / "config.site"
-        site.write_text("ac_cv_file__dev_ptmx=yes\nac_cv_file__dev_ptc=no\nac_cv_buggy_getaddrinfo=no\n")
-        penv["CONFIG_SITE"] = str(site)
-        extra = host + [f"--with-build-python={root / 'x86_64' / 'python' / 'bin' / 'python3.13'}"]
-    b.run("cpython", ["./configure", f"--prefix={python}", f"--with-openssl={deps}",
-                      f"--with-openssl-rpath={deps}/lib", "--disable-test-modules", *extra], src, penv)
+    penv = cpython_env(env, deps)
+    cpython_configure(b, src, arch, root, python, deps, penv)
     b.run("cpython", ["make", f"-j{JOBS}"], src, penv)
     b.run("cpython", ["make", "install"], src, penv)
     shutil.rmtree(b.work)
@@ -290,14 +356,14 @@ def layer_env(home: Path, arch: str) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", choices=sorted(TARGETS), default="x86_64")
-    ap.add_argument("--cache", help="cache folder (default $PSCACHE_CACHE_DIR or ~/.cache/pscache)")
+    ap.add_argument("--root", help=f"where toolchains are built (default $PSCACHE_TOOLCHAIN_ROOT or {FIXED_ROOT})")
+    ap.add_argument("--cache", help="download cache (default $PSCACHE_CACHE_DIR or ~/.cache/pscache)")
     ap.add_argument("--sources", action="append", default=[], help="folder holding the pinned source files")
     ap.add_argument("command", nargs="?", choices=("toolchain", "layer"), default="toolchain")
     ap.add_argument("layer_args", nargs=argparse.REMAINDER, help="for 'layer': arguments for build_layer.py")
     a = ap.parse_args(argv)
-    cache = cache_root(a.cache)
     t0 = time.monotonic()
-    home = build(a.arch, cache, a.sources)
+    home = build(a.arch, toolchain_root(a.root), cache_root(a.cache), a.sources)
     took = time.monotonic() - t0
     if a.command == "toolchain":
         print(home)
