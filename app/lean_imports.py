@@ -29,8 +29,6 @@ from importlib.machinery import PathFinder
 from importlib.util import find_spec, module_from_spec
 from types import ModuleType
 
-from app import regex_cache
-
 
 def _find(name: str):
     """The spec of (sub)package `name`, found without importing any of its parents."""
@@ -116,7 +114,6 @@ def _docstring_stub(package: ModuleType) -> None:
 
 def server_stack() -> None:
     """Before importing uvicorn.config and uvicorn.server."""
-    regex_cache.load()
     uvicorn = _bare_package("uvicorn")
     if uvicorn is not None:
         import uvicorn.config
@@ -128,7 +125,6 @@ def server_stack() -> None:
 
 def sdk_stack() -> None:
     """Before importing aioboto3 (aiohttp, botocore, urllib3, boto3)."""
-    regex_cache.load()
     for name in ("botocore.docs", "boto3.docs"):
         package = _bare_package(name)
         if package is not None:

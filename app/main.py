@@ -89,6 +89,9 @@ def main() -> int:
             # INIT has nothing of pscache's to wait for: `next` at once, while the server and the SDK load
             # (requests wait in the listen backlog meanwhile).
             pump_events(api, inbox.put)
+    from app import prebuilt
+
+    prebuilt.load()  # the layer's compiled patterns and code, before the libraries that would compile them load
     import asyncio  # only now: everything before register is on the function's cold-start path
 
     loop = asyncio.new_event_loop()
