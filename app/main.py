@@ -253,6 +253,9 @@ async def _warm_start(upstream, loader, settings: config.Settings, prefetch: boo
         log.warn(f"could not prepare the AWS clients ahead of the first read: {type(exc).__name__}: {exc}")
         return
     finally:
+        from app import prebuilt
+
+        prebuilt.unload()  # start-up has compiled what it compiles
         # What start-up made lives for the whole process: keep it out of every later collection.
         gc.freeze()
         gc.enable()

@@ -6,7 +6,7 @@ Python (urllib3's URL patterns the most), and attrs generates each class's metho
 interpreter over the same libraries once (`python -OO -m app.prebuilt FILE`: imports, both clients made and
 primed, offline) and records every pattern's program for `_sre.compile` and every code object `compile()` made
 from source; the binary loads that table after register (use(), load()) and takes from it what it holds, each
-entry once: the same Pattern objects and code objects. Anything the table lacks, or a table made by another
+entry once, until start-up is over (unload()): the same Pattern objects and code objects. Anything the table lacks, or a table made by another
 interpreter version or optimization level, compiles as usual.
 """
 
@@ -26,6 +26,7 @@ for _feature in __future__.all_feature_names:
     FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
 ONLY_AST = 0x400  # ast.PyCF_ONLY_AST: compile() returns an AST, not code
 _pending: list = []  # the table to load before the stack loads (use(), load())
+_installed: list = []  # re's compiler and compile() as they were before install(), for unload()
 
 
 def _version() -> tuple:
@@ -70,8 +71,15 @@ def install(path: str) -> int:
         return made if made is not None else original_compile(source, filename, mode, flags, True)
 
     count = len(patterns) + len(code)
+    _installed.append((original_pattern, original_compile))
     re._compiler.compile, builtins.compile = compile_pattern, compile
     return count
+
+
+def unload() -> None:
+    """Start-up is over: re and compile() as they were, and the entries start-up did not use freed."""
+    while _installed:
+        re._compiler.compile, builtins.compile = _installed.pop()
 
 
 def _caller_flags() -> int:

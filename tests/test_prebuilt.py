@@ -33,6 +33,7 @@ def fresh(monkeypatch):
     monkeypatch.setattr(builtins, "compile", builtins.compile)
     re.purge()
     yield
+    prebuilt.unload()
     re.purge()
 
 
@@ -68,6 +69,7 @@ def test_a_pattern_from_the_table_is_the_pattern_re_compiles(tmp_path, fresh):
 def test_code_from_the_table_is_the_code_compile_makes_with_the_callers_future_flags(tmp_path, fresh):
     path = recorded(tmp_path)
     made = compile(SOURCE, FILENAME, "exec")
+    original, original_pattern = builtins.compile, re._compiler.compile
     prebuilt.install(path)
     loaded = compile(SOURCE, FILENAME, "exec")
     assert loaded == made and loaded is not made  # code objects compare by content: the recorded one
@@ -76,8 +78,8 @@ def test_code_from_the_table_is_the_code_compile_makes_with_the_callers_future_f
     assert namespace["__init__"].__annotations__["a"] == "List[int]"  # the caller's `annotations` future applied
     again = compile(SOURCE, FILENAME, "exec")  # each entry serves once; then compile() as usual
     assert again == made
-    plain = compile("x = 1", "<other>", "exec", dont_inherit=True)
-    assert plain == builtins.__dict__["compile"]("x = 1", "<other>", "exec", dont_inherit=True)
+    prebuilt.unload()
+    assert builtins.compile is original and re._compiler.compile is original_pattern
 
 
 @pytest.mark.parametrize("content", [b"", b"not marshal", marshal.dumps({"version": (0, (2, 7), "x", 0)}),
