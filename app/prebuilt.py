@@ -25,6 +25,10 @@ FUTURE_FLAGS = 0
 for _feature in __future__.all_feature_names:
     FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
 ONLY_AST = 0x400  # ast.PyCF_ONLY_AST: compile() returns an AST, not code
+# attrs' generated __hash__ starts its tuple with the string hash of a name, which differs from process to process;
+# the table holds that code compiled with this number instead, and the number of the day is put in on the way out.
+ATTRS = "<attrs generated"
+TYPE_HASH = 0x7EED_0F_A77B_5EED
 _pending: list = []  # the table to load before the stack loads (use(), load())
 _installed: list = []  # re's compiler and compile() as they were before install(), for unload()
 
@@ -67,8 +71,11 @@ def install(path: str) -> int:
         if dont_inherit or optimize != -1 or kwargs or type(source) is not str:
             return original_compile(source, filename, mode, flags, dont_inherit, optimize, **kwargs)
         flags |= _caller_flags()  # what compile() itself would have inherited from the caller
-        made = code.pop((source, filename, mode, flags), None) if not flags & ONLY_AST else None
-        return made if made is not None else original_compile(source, filename, mode, flags, True)
+        key, type_hash = _canonical(source, filename)
+        made = code.pop((key, filename, mode, flags), None) if not flags & ONLY_AST else None
+        if made is None:
+            return original_compile(source, filename, mode, flags, True)
+        return made if type_hash is None else _swapped(made, TYPE_HASH, type_hash)
 
     count = len(patterns) + len(code)
     _installed.append((original_pattern, original_compile))
@@ -80,6 +87,32 @@ def unload() -> None:
     """Start-up is over: re and compile() as they were, and the entries start-up did not use freed."""
     while _installed:
         re._compiler.compile, builtins.compile = _installed.pop()
+
+
+def _canonical(source: str, filename) -> tuple[str, int | None]:
+    """The table's key for a source, and the type hash attrs wrote into it (None: not an attrs __hash__)."""
+    if type(filename) is not str or not filename.startswith(ATTRS):
+        return source, None
+    start = source.find("hash((\n")
+    if start < 0:
+        return source, None
+    start += len("hash((\n")
+    end = source.find(",\n", start)
+    number = source[start:end].strip()
+    if end < 0 or not number.lstrip("-").isdigit():
+        return source, None
+    return source[:start] + source[start:end].replace(number, str(TYPE_HASH)) + source[end:], int(number)
+
+
+def _swapped(value, old: int, new: int):
+    """value (a code object, or one of its constants) with the int constant old replaced by new, at any depth."""
+    if type(value) is int:
+        return new if value == old else value
+    if type(value) is tuple:
+        return tuple(_swapped(item, old, new) for item in value)
+    if isinstance(value, type(_swapped.__code__)):
+        return value.replace(co_consts=_swapped(value.co_consts, old, new))
+    return value
 
 
 def _caller_flags() -> int:
@@ -112,7 +145,8 @@ class Recorder:
             flags |= _caller_flags()
             made = original_compile(source, filename, mode, flags, True)
             if not flags & ONLY_AST and type(filename) is str:
-                code[(source, filename, mode, flags)] = made
+                key, type_hash = _canonical(source, filename)
+                code[(key, filename, mode, flags)] = made if type_hash is None else _swapped(made, type_hash, TYPE_HASH)
             return made
 
         re._compiler.compile, builtins.compile = compile_pattern, compile

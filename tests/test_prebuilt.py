@@ -82,6 +82,35 @@ def test_code_from_the_table_is_the_code_compile_makes_with_the_callers_future_f
     assert builtins.compile is original and re._compiler.compile is original_pattern
 
 
+def attrs_hash_source(type_hash: int) -> str:
+    """What attrs generates for a frozen class's __hash__: the tuple starts with a per-process string hash."""
+    return f"def __hash__(self):\n    return hash((\n        {type_hash},\n        self.a,\n    ))\n"
+
+
+def test_attrs_hash_code_is_served_with_the_type_hash_of_this_process(tmp_path, fresh):
+    filename = "<attrs generated hash tests.Frozen>"
+    recorder = prebuilt.Recorder()
+    with recorder.recording():
+        compile(attrs_hash_source(-8812345678901234567), filename, "exec")  # the build's process
+    path = tmp_path / prebuilt.FILE
+    path.write_bytes(recorder.dump())
+    runtime = attrs_hash_source(4242424242)
+    made = compile(runtime, filename, "exec")
+    prebuilt.install(str(path))
+    loaded = compile(runtime, filename, "exec")
+    # The same bytecode and constants; only the column table differs, where the two numbers' lengths differ.
+    (function,), (expected,) = ([c for c in x.co_consts if hasattr(c, "co_code")] for x in (loaded, made))
+    assert (function.co_code, function.co_consts, function.co_names) == \
+           (expected.co_code, expected.co_consts, expected.co_names)
+
+    class Frozen:
+        a = 7
+
+    namespace = {}
+    exec(loaded, namespace)
+    assert namespace["__hash__"](Frozen()) == hash((4242424242, 7))
+
+
 @pytest.mark.parametrize("content", [b"", b"not marshal", marshal.dumps({"version": (0, (2, 7), "x", 0)}),
                                      marshal.dumps([1, 2])])
 def test_a_missing_broken_or_foreign_table_changes_nothing(tmp_path, fresh, content):
