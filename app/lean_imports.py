@@ -14,6 +14,10 @@ expected layout is imported the normal way.
 * aiohttp/__init__ imports the whole package (digest auth, multipart, form data, resolvers, ...) to re-export its
   names; aiobotocore's HTTP session uses only the client's (ClientSession, TCPConnector, ClientTimeout, its
   exceptions), which aiohttp.client has too. The package takes those from there.
+* logging.config (with logging.handlers, configparser, socketserver, pickle, queue) is imported by uvicorn.config
+  as `import logging.config`, and used only to apply a log_config, which pscache never passes: its code runs if
+  one of its names is ever asked for. (importlib's LazyLoader cannot do this: a later `import` of the module reads
+  its __spec__, which runs it.)
 * aiohttp.connector builds two default TLS contexts at import, loading the system's CA file into each; aiobotocore
   always passes its own context (botocore's CA bundle, or AWS_CA_BUNDLE), so those two are never used: they are
   built while OpenSSL's default CA locations point nowhere.
@@ -112,8 +116,37 @@ def _docstring_stub(package: ModuleType) -> None:
     package.docstring = module
 
 
+def _deferred(name: str) -> ModuleType | None:
+    """Put module `name` in sys.modules (and on its parent package) without running its code; the code runs, once,
+    when a name the module does not have yet is first asked for. For a module every importer imports as
+    `import x` and uses only in calls pscache never makes."""
+    parent, _, child = name.rpartition(".")
+    if name in sys.modules or (parent and parent not in sys.modules):
+        return None
+    spec = _find(name)
+    if spec is None or spec.loader is None:
+        return None
+    module = module_from_spec(spec)
+
+    def __getattr__(attribute: str):
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)  # import machinery probing
+        del module.__getattr__
+        spec.loader.exec_module(module)
+        return getattr(module, attribute)
+
+    module.__getattr__ = __getattr__
+    sys.modules[name] = module
+    if parent:
+        setattr(sys.modules[parent], child, module)
+    return module
+
+
 def server_stack() -> None:
     """Before importing uvicorn.config and uvicorn.server."""
+    import logging
+
+    _deferred(logging.__name__ + ".config")
     uvicorn = _bare_package("uvicorn")
     if uvicorn is not None:
         import uvicorn.config

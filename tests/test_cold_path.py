@@ -135,16 +135,19 @@ with lean_imports.no_default_ca():
     import aioboto3
 import botocore.session
 skipped = [m for m in ("click", "uvicorn.main", "importlib.metadata", "botocore.docs.method", "boto3.docs.action",
-                      "aiohttp.client_middleware_digest_auth", "aiohttp.payload_streamer") if m in sys.modules]
+                      "aiohttp.client_middleware_digest_auth", "aiohttp.payload_streamer", "logging.handlers")
+           if m in sys.modules]
 client = botocore.session.get_session().create_client("ssm", region_name="us-east-1",
                                                       aws_access_key_id="x", aws_secret_access_key="x")
 import uvicorn
 import os
 import aiohttp
 import aiohttp.client
+import logging.config
 print(skipped, repr(client.get_parameter.__doc__), callable(uvicorn.run), os.environ.get("SSL_CERT_FILE"),
       os.environ.get("SSL_CERT_DIR"), aiohttp.ClientSession is aiohttp.client.ClientSession,
-      aiohttp.DigestAuthMiddleware.__module__, aiohttp.__version__ == aiohttp.http.__version__)
+      aiohttp.DigestAuthMiddleware.__module__, aiohttp.__version__ == aiohttp.http.__version__,
+      logging.config.dictConfig.__module__)
 """
 
 
@@ -155,9 +158,9 @@ def test_the_lean_stack_skips_what_pscache_never_uses_and_still_has_it_on_demand
                          check=True)
     # Nothing unused was imported; a client method's docstring is empty; uvicorn.run loads uvicorn.main on
     # demand; the CA variables are as they were; aiohttp's client names are aiohttp.client's, and the rest of the
-    # package (its real __init__) loads when a name only it has is asked for.
+    # package (its real __init__) loads when a name only it has is asked for; logging.config runs when used.
     assert out.stdout.split() == ["[]", "''", "True", "/etc/custom-ca.pem", "None", "True",
-                                  "aiohttp.client_middleware_digest_auth", "True"], out
+                                  "aiohttp.client_middleware_digest_auth", "True", "logging.config"], out
 
 
 def test_modules_imported_uncached_leave_no_page_cache(tmp_path):
