@@ -248,7 +248,8 @@ def _emit(line: str) -> None:
 
 async def _warm_start(upstream, loader, settings: config.Settings, prefetch: bool) -> None:
     try:
-        await upstream.warm()  # imports the SDK on a thread, then makes both clients
+        # Imports the SDK on a thread, then makes both clients; no connection kept into a SnapStart snapshot.
+        await upstream.warm(connect=settings.init_type != config.SNAP_START)
     except Exception as exc:  # the first read will try again and report what is wrong
         log.warn(f"could not prepare the AWS clients ahead of the first read: {type(exc).__name__}: {exc}")
         return

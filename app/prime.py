@@ -6,8 +6,9 @@ session builds its connector and TLS context; the first request through uvicorn,
 its code's first run too. At 128 MB after INIT that is ~14 ms of wall time per ms of CPU, while INIT itself is
 boosted (docs/benchmarks.md). So once the clients exist, each makes its read call once with the HTTP send answered
 in-process by a canned answer of the same shape as AWS's (botocore's `before-send` event, which is what its own
-Stubber uses), and pscache sends itself one request that fetches nothing. No byte leaves the machine, nothing is
-cached, and no counter moves.
+Stubber uses), and pscache sends itself one request that fetches nothing. No request leaves the machine, nothing
+is cached, and no counter moves; each client may open its connection to the endpoint (TCP and TLS, nothing sent
+on it), except in SnapStart's INIT, whose snapshot would keep a connection that is gone by its restore.
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ class _Body:
         return self._data
 
 
-async def prime_client(client, service: str) -> None:
+async def prime_client(client, service: str, connect: bool = False) -> None:
     """One read call through the whole of the client's pipeline, answered in-process at the HTTP send; then the
-    HTTP session it would have sent through is opened (connector, TLS context: no connection yet)."""
+    HTTP session it would have sent through is opened (connector, TLS context) and, with connect, one connection
+    to the endpoint (nothing sent on it)."""
     from aiobotocore.awsrequest import AioAWSResponse
 
     method, params, answer = CALLS[service]
@@ -64,9 +66,9 @@ async def prime_client(client, service: str) -> None:
     try:
         await getattr(client, method)(**params)
         session = client._endpoint.http_session
-        if sent and hasattr(session, "open_for"):  # app.http_session's classes
-            await session.open_for(sent[0])
-        log.debug(f"{service}: first call made ahead (answered in-process, nothing sent)")
+        connected = sent and hasattr(session, "open_for") and await session.open_for(sent[0], connect)
+        log.debug(f"{service}: first call made ahead (answered in-process, nothing sent)"
+                  + ("; connection open" if connected and connect else ""))
     except Exception as exc:  # never fatal: the first read runs the same code and reports what is wrong
         log.debug(f"priming the {service} client failed: {type(exc).__name__}: {exc}")
     finally:

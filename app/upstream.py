@@ -139,13 +139,13 @@ class Upstream:
         whole = os.path.join(os.path.dirname(botocore.__file__), WHOLE_MODELS)
         return await asyncio.shield(self._client(service, whole)) if os.path.isdir(whole) else client
 
-    async def warm(self) -> None:
-        """Create both clients ahead of the first miss (model load, endpoint and credential resolution), and run
-        each one's first call without sending it (app/prime.py)."""
+    async def warm(self, connect: bool = True) -> None:
+        """Create both clients ahead of the first miss (model load, endpoint and credential resolution), run each
+        one's first call without sending it, and (connect) open its connection (app/prime.py)."""
         from app.prime import prime_client
 
         for service in ("ssm", "secretsmanager"):
-            await prime_client(await self._client(service), service)
+            await prime_client(await self._client(service), service, connect)
 
     async def _call(self, api: str, subject: str, **kwargs) -> dict:
         service, method = APIS[api]
