@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextvars import ContextVar
 
 from app import log
 
 PRIME_ID = "pscache-prime"
+# Set only in the task that primes: a read the function makes meanwhile, on the same client, is sent as usual.
+_priming: ContextVar[bool] = ContextVar("pscache_priming", default=False)
 _ARN = "arn:aws:{service}:us-east-1:000000000000:{kind}"
 # service -> (client method, its arguments, an answer of the shape AWS sends; values never used)
 CALLS = {
@@ -54,6 +57,8 @@ async def prime_client(client, service: str, connect: bool = False) -> None:
     sent = []
 
     def canned(request, **_):
+        if not _priming.get():
+            return None  # another task's request: send it
         sent.append(request.url)
         return AioAWSResponse(request.url, 200, {"content-type": "application/x-amz-json-1.1",
                                                  "content-length": str(len(body))}, _Body(body))
@@ -63,16 +68,23 @@ async def prime_client(client, service: str, connect: bool = False) -> None:
     operation = client.meta.method_to_api_mapping[method]
     event = f"before-send.{service_id}.{operation}"
     events.register_first(event, canned, unique_id=PRIME_ID)
+    priming = _priming.set(True)
     try:
         await getattr(client, method)(**params)
-        session = client._endpoint.http_session
-        connected = sent and hasattr(session, "open_for") and await session.open_for(sent[0], connect)
-        log.debug(f"{service}: first call made ahead (answered in-process, nothing sent)"
-                  + ("; connection open" if connected and connect else ""))
     except Exception as exc:  # never fatal: the first read runs the same code and reports what is wrong
         log.debug(f"priming the {service} client failed: {type(exc).__name__}: {exc}")
+        return
     finally:
+        _priming.reset(priming)
         events.unregister(event, unique_id=PRIME_ID)
+    session = client._endpoint.http_session
+    try:
+        connected = bool(sent) and hasattr(session, "open_for") and await session.open_for(sent[0], connect)
+    except Exception as exc:  # a TLS context that cannot be made: the first read reports it
+        log.debug(f"opening the {service} client's HTTP session ahead failed: {type(exc).__name__}: {exc}")
+        return
+    log.debug(f"{service}: first call made ahead (answered in-process, nothing sent)"
+              + ("; connection open" if connected and connect else ""))
 
 
 async def prime_front(port: int, token: str | None) -> None:

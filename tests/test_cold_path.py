@@ -62,6 +62,30 @@ def test_init_runs_the_first_calls_ahead_without_fetching_or_counting_anything(l
     assert proxy.count("GetParameter") == 1
 
 
+def test_a_read_made_while_its_client_is_primed_gets_the_real_value(moto, aws):
+    """Priming answers its own call in-process; a read the function makes on the same client meanwhile (a local
+    server takes requests while the SDK warms up) must go to AWS, not get the canned answer."""
+    import asyncio
+
+    import aioboto3
+    from aiobotocore.config import AioConfig
+
+    from app.http_session import PlainHttpSession
+    from app.prime import prime_client
+
+    async def race() -> tuple:
+        session = aioboto3.Session(region_name="us-east-1", aws_access_key_id="testing",
+                                   aws_secret_access_key="testing")
+        config = AioConfig(http_session_cls=PlainHttpSession)  # pscache's: priming also opens a connection
+        async with session.client("ssm", endpoint_url=moto, config=config) as client:
+            priming = asyncio.ensure_future(prime_client(client, "ssm", connect=True))
+            reads = [asyncio.ensure_future(client.get_parameter(Name="/pscache/string")) for _ in range(5)]
+            await priming
+            return tuple([(await r)["Parameter"]["Value"] for r in reads])
+
+    assert asyncio.run(race()) == ("value-v2",) * 5
+
+
 def test_upstream_tls_is_verified_against_the_ca_bundle_only(tmp_path, moto, aws, start_ext):
     """One TLS context serves both clients, and the CA it trusts is botocore's bundle or AWS_CA_BUNDLE: the
     system's default CA locations (SSL_CERT_FILE) never decide."""
