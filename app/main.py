@@ -24,7 +24,7 @@ SIGNAL_DRAIN_S = 5.0
 INIT_HOLD_S = 3.0  # the longest INIT waits for the SDK or a prefetch: of Lambda's 10 s, shared with the function
 # INIT counts as boosted when pscache's start-up ran this many times faster than the CPU share the function's
 # memory buys for its invokes, or faster than BOOSTED_RATE of a CPU (see sdk_before_next).
-BOOST_FACTOR = 1.5
+BOOST_FACTOR = 2.0
 BOOSTED_RATE = 0.3
 MB_PER_VCPU = 1769
 
