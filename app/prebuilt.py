@@ -116,8 +116,11 @@ def _swapped(value, old: int, new: int):
 
 
 def _caller_flags() -> int:
-    """The `from __future__` flags of the code that called compile()."""
-    return sys._getframe(2).f_code.co_flags & FUTURE_FLAGS
+    """The `from __future__` flags of the code that called compile() (0 when C code called it: no frame)."""
+    try:
+        return sys._getframe(2).f_code.co_flags & FUTURE_FLAGS
+    except ValueError:
+        return 0
 
 
 class Recorder:
