@@ -1,21 +1,23 @@
 """Instructions pscache spends from exec to its first served value, counted by valgrind's callgrind.
 
-    scripts/count-instructions [--layer [NAME=]DIR ...] [--python] [--json FILE]
+    scripts/count-instructions [--layer [NAME=]DIR ...] [--python] [--python-at NAME=DIR ...] [--lib DIR]
+                               [--setting VAR=VALUE] [--json FILE]
 
 Instruction counts do not depend on the machine's speed or load, so they compare builds across days and machines
 (CPU time does not). Each candidate runs once as a plain local server (no Lambda: the same start-up, without the
-Extensions API) under `valgrind --tool=callgrind`, against the local AWS (moto), in two phases:
+Extensions API) under `valgrind --tool=callgrind`, against the local AWS (moto), in three phases:
 
   start-up    exec -> idle: bound, the server stack and the AWS SDK loaded, both clients made and primed
   first read  one parameter and one secret served (the first value of each service), then a dump
   next read   the same two again with refreshNow=true (fetched again): what a read costs once everything has run
               once; first read minus next read is the first-call work still left for the first read
 
-The sum of the first two is the figure CI gates (scripts/instruction-gate): what a cold start costs when INIT waits for the SDK
-(the boosted INIT, provisioned concurrency), which is also the least a cold start can spend. "Idle" means the
-process's CPU time stopped growing; uvicorn's one-second ticker keeps running and is counted, a few hundred
-thousand instructions a second at most. Candidates: each --layer (the compiled binary of an unpacked layer) and,
-with --python, `python -OO -m app` from this checkout.
+The sum of the first two is the figure CI gates (scripts/instruction-gate): what a cold start costs when INIT waits
+for the SDK (the boosted INIT, provisioned concurrency), which is also the least a cold start can spend. "Idle"
+means the process's CPU time stopped growing; uvicorn's one-second ticker keeps running and is counted, a few
+hundred thousand instructions a second at most. Candidates: each --layer (the compiled binary of an unpacked
+layer); with --python, `python -OO -m app` from this checkout; each --python-at, another checkout's app/ (e.g.
+`git archive main app`). --lib runs the Python candidates on a layer's pscache/lib instead of the venv's packages.
 """
 
 from __future__ import annotations
