@@ -18,6 +18,8 @@ expected layout is imported the normal way.
   as `import logging.config`, and used only to apply a log_config, which pscache never passes: its code runs if
   one of its names is ever asked for. (importlib's LazyLoader cannot do this: a later `import` of the module reads
   its __spec__, which runs it.)
+* idna (its Unicode tables, unicodedata) is imported by yarl as `import idna` for host names that are not ASCII;
+  AWS endpoints are: it loads the same way as logging.config, if ever used.
 * aiohttp.connector builds two default TLS contexts at import, loading the system's CA file into each; aiobotocore
   always passes its own context (botocore's CA bundle, or AWS_CA_BUNDLE), so those two are never used: they are
   built while OpenSSL's default CA locations point nowhere.
@@ -164,6 +166,7 @@ def sdk_stack() -> None:
             _docstring_stub(package)
     _bare_package("urllib3.http2")
     _bare_package("aiohttp", exports_from=("aiohttp.client",), constants=("__version__",))
+    _deferred("idna")
 
 
 @contextlib.contextmanager
