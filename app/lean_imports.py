@@ -18,6 +18,8 @@ expected layout is imported the normal way.
   as `import logging.config`, and used only to apply a log_config, which pscache never passes: its code runs if
   one of its names is ever asked for. (importlib's LazyLoader cannot do this: a later `import` of the module reads
   its __spec__, which runs it.)
+* html (with html.entities, 2,200 named character references) is imported by starlette's error middleware as
+  `import html` to escape its debug page, which pscache never shows: it loads the same way, if ever used.
 * idna (its Unicode tables, unicodedata) is imported by yarl as `import idna` for host names that are not ASCII;
   AWS endpoints are: it loads the same way as logging.config, if ever used.
 * aiohttp.connector builds two default TLS contexts at import, loading the system's CA file into each; aiobotocore
@@ -149,6 +151,7 @@ def server_stack() -> None:
     import logging
 
     _deferred(logging.__name__ + ".config")
+    _deferred("html")
     uvicorn = _bare_package("uvicorn")
     if uvicorn is not None:
         import uvicorn.config

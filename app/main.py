@@ -160,6 +160,9 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None, 
     import signal
 
     try:
+        from app import lean_imports
+
+        lean_imports.server_stack()  # before starlette and uvicorn load: what they import and pscache never uses
         from app.cache import Cache
         from app.loader import Loader
         from app.reads import Reads

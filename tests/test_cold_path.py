@@ -162,12 +162,13 @@ from app import lean_imports
 lean_imports.server_stack()
 lean_imports.sdk_stack()
 import uvicorn.config, uvicorn.server
+import starlette.applications
 with lean_imports.no_default_ca():
     import aioboto3
 import botocore.session
 skipped = [m for m in ("click", "uvicorn.main", "importlib.metadata", "botocore.docs.method", "boto3.docs.action",
                       "aiohttp.client_middleware_digest_auth", "aiohttp.payload_streamer", "logging.handlers",
-                      "idna.core")
+                      "idna.core", "html.entities")
            if m in sys.modules]
 client = botocore.session.get_session().create_client("ssm", region_name="us-east-1",
                                                       aws_access_key_id="x", aws_secret_access_key="x")
@@ -177,10 +178,12 @@ import aiohttp
 import aiohttp.client
 import logging.config
 import yarl
+import html
 print(skipped, repr(client.get_parameter.__doc__), callable(uvicorn.run), os.environ.get("SSL_CERT_FILE"),
       os.environ.get("SSL_CERT_DIR"), aiohttp.ClientSession is aiohttp.client.ClientSession,
       aiohttp.DigestAuthMiddleware.__module__, aiohttp.__version__ == aiohttp.http.__version__,
-      logging.config.dictConfig.__module__, yarl.URL("http://bücher.example/").raw_host)
+      logging.config.dictConfig.__module__, yarl.URL("http://bücher.example/").raw_host,
+      html.escape("<&>"))
 """
 
 
@@ -191,11 +194,11 @@ def test_the_lean_stack_skips_what_pscache_never_uses_and_still_has_it_on_demand
                          check=True)
     # Nothing unused was imported; a client method's docstring is empty; uvicorn.run loads uvicorn.main on
     # demand; the CA variables are as they were; aiohttp's client names are aiohttp.client's, and the rest of the
-    # package (its real __init__) loads when a name only it has is asked for; logging.config and idna (a host
-    # name that is not ASCII) run when used.
+    # package (its real __init__) loads when a name only it has is asked for; logging.config, idna (a host
+    # name that is not ASCII) and html run when used.
     assert out.stdout.split() == ["[]", "''", "True", "/etc/custom-ca.pem", "None", "True",
                                   "aiohttp.client_middleware_digest_auth", "True", "logging.config",
-                                  "xn--bcher-kva.example"], out
+                                  "xn--bcher-kva.example", "&lt;&amp;&gt;"], out
 
 
 def test_modules_imported_uncached_leave_no_page_cache(tmp_path):
