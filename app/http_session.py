@@ -12,11 +12,15 @@ certificates a chain needs, when it verifies one, instead of parsing all of them
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import aiohttp
 from aiobotocore.httpsession import AIOHTTPSession
 from botocore.httpsession import create_urllib3_context, get_cert_path
+from yarl import URL
+
+PRECONNECT_TIMEOUT_S = 1.0  # a connection ahead of the first request must not hold INIT up
 
 _contexts: dict[str, object] = {}  # CA bundle path -> the loaded context
 
@@ -60,6 +64,26 @@ class SharedTlsSession(AIOHTTPSession):
             return super()._create_connector(proxy_url)
         return aiohttp.TCPConnector(limit=self._max_pool_connections,
                                     ssl=shared_context(ca_bundle, self.bundle_required), **self._connector_args)
+
+    async def open_for(self, url: str, connect: bool = False) -> bool:
+        """Make the aiohttp session (connector, TLS context) a request to url goes through, ahead of it; with
+        connect, also open one connection to url's host (TCP, and the TLS handshake for https) and leave it in the
+        pool for that request, sending nothing on it. False: the connection could not be opened (the first
+        request opens its own, and reports what is wrong)."""
+        proxy_url = self._proxy_config.proxy_url_for(url)
+        session = await self._get_session(proxy_url)
+        if not connect or proxy_url:
+            return not connect
+        # The request aiohttp would make for url (the pool key: host, port, scheme, TLS settings), never sent.
+        request = aiohttp.ClientRequest("POST", URL(url, encoded=True), loop=asyncio.get_running_loop(),
+                                        session=session)
+        try:
+            connection = await asyncio.wait_for(session.connector.connect(request, [], session.timeout),
+                                                PRECONNECT_TIMEOUT_S)
+        except (OSError, asyncio.TimeoutError, aiohttp.ClientError):
+            return False
+        connection.release()  # into the pool, kept alive like any finished request's
+        return True
 
 
 class PlainHttpSession(SharedTlsSession):

@@ -23,8 +23,9 @@ SHUTDOWN_MARGIN_S = 0.3
 SIGNAL_DRAIN_S = 5.0
 INIT_HOLD_S = 3.0  # the longest INIT waits for the SDK or a prefetch: of Lambda's 10 s, shared with the function
 # INIT counts as boosted when pscache's start-up ran this many times faster than the CPU share the function's
-# memory buys for its invokes (see sdk_before_next).
+# memory buys for its invokes, or faster than BOOSTED_RATE of a CPU (see sdk_before_next).
 BOOST_FACTOR = 2.0
+BOOSTED_RATE = 0.3
 MB_PER_VCPU = 1769
 
 
@@ -93,6 +94,9 @@ def main() -> int:
             # INIT has nothing of pscache's to wait for: `next` at once, while the server and the SDK load
             # (requests wait in the listen backlog meanwhile).
             pump_events(api, inbox.put)
+    from app import prebuilt
+
+    prebuilt.load()  # the layer's compiled patterns and code, before the libraries that would compile them load
     import asyncio  # only now: everything before register is on the function's cold-start path
 
     loop = asyncio.new_event_loop()
@@ -137,12 +141,14 @@ def sdk_before_next(settings: config.Settings, cpu_rate: float) -> bool:
 
     The CPU is the same either way; what differs is where it is spent. After `next` it runs during the first
     invoke, at the CPU share the function's memory buys (memory / 1769 of a CPU); before `next` it runs during
-    INIT. If INIT runs measurably faster than that share (Lambda's INIT boost, as community measurements report
-    it: cpu_rate is the CPU pscache got per second of its start-up), the work is cheaper now, and the first
-    read finds a ready client. If INIT runs at the share anyway, waiting would only lengthen INIT (billed) without
-    bringing the first value sooner: go to `next` at once and finish in the background. Environments made ahead
-    of traffic (provisioned concurrency, SnapStart, Managed Instances) always wait. docs/benchmarks.md has the
-    measurements behind this rule."""
+    INIT, which is never slower: boosted to about one CPU for on-demand environments, as community measurements
+    report it, or at the same share. So waiting never delays the first value, and with a boost it brings it much
+    sooner. What waiting costs is a longer INIT where INIT runs at the share: at small sizes seconds of it, near
+    Lambda's 10 s limit, for a first value no sooner. So INIT does not wait only where pscache's start-up
+    measurably ran at such a share (cpu_rate: the CPU it got per second since exec, at most BOOST_FACTOR times
+    the share, and under BOOSTED_RATE; at larger sizes a short start-up cannot tell the share from the boost, and
+    waiting costs INIT little there). Environments made ahead of traffic (provisioned concurrency, SnapStart,
+    Managed Instances) always wait. docs/benchmarks.md has the measurements behind this rule."""
     if settings.sdk_load != "auto":
         return settings.sdk_load == "before-next"
     if settings.init_type in (config.PROVISIONED, config.SNAP_START, config.LMI):
@@ -150,7 +156,7 @@ def sdk_before_next(settings: config.Settings, cpu_rate: float) -> bool:
     if not settings.memory_mb:
         return False
     share = min(settings.memory_mb / MB_PER_VCPU, float(os.cpu_count() or 1))
-    return cpu_rate > BOOST_FACTOR * share
+    return cpu_rate > min(BOOST_FACTOR * share, BOOSTED_RATE)
 
 
 async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None, inbox: EventInbox,
@@ -159,6 +165,9 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None, 
     import signal
 
     try:
+        from app import lean_imports
+
+        lean_imports.server_stack()  # before starlette and uvicorn load: what they import and pscache never uses
         from app.cache import Cache
         from app.held_credentials import HeldCredentials
         from app.loader import Loader
@@ -252,13 +261,20 @@ def _emit(line: str) -> None:
 
 async def _warm_start(upstream, loader, settings: config.Settings, prefetch: bool) -> None:
     try:
-        await upstream.warm()  # imports the SDK on a thread, then makes both clients
+        # Imports the SDK on a thread, then makes both clients; no connection kept into a SnapStart snapshot.
+        await upstream.warm(connect=settings.init_type != config.SNAP_START)
     except Exception as exc:  # the first read will try again and report what is wrong
         log.warn(f"could not prepare the AWS clients ahead of the first read: {type(exc).__name__}: {exc}")
         return
     finally:
+        from app import prebuilt
+
+        prebuilt.unload()  # start-up has compiled what it compiles
         # What start-up made lives for the whole process: keep it out of every later collection.
         gc.freeze()
         gc.enable()
+    from app.prime import prime_front
+
+    await prime_front(settings.port, settings.token)  # the first request's own first-run work
     if prefetch and settings.prefetch:
         await loader.prefetch(settings.prefetch)

@@ -169,10 +169,13 @@ class Upstream:
         whole = os.path.join(os.path.dirname(botocore.__file__), WHOLE_MODELS)
         return await asyncio.shield(self._client(service, whole)) if os.path.isdir(whole) else client
 
-    async def warm(self) -> None:
-        """Create both clients ahead of the first miss: model load, endpoint and credential resolution."""
+    async def warm(self, connect: bool = True) -> None:
+        """Create both clients ahead of the first miss (model load, endpoint and credential resolution), run each
+        one's first call without sending it, and (connect) open its connection (app/prime.py)."""
+        from app.prime import prime_client
+
         for service in ("ssm", "secretsmanager"):
-            await self._client(service)
+            await prime_client(await self._client(service), service, connect)
 
     def _role_session(self, role: str):
         """The session whose clients sign as role: its credentials are assumed on their first use and renewed."""

@@ -1,7 +1,7 @@
 """One cold start in a sized environment, and its figures: what a function of a given memory size sees.
 
 Each run is a fresh LambdaEmulator environment in its own cgroup (locallambda.sized): CPU quota memory_mb / 1769
-of one CPU, memory limit memory_mb, INIT at the share or unthrottled (init_cpu), the extension's and the function's
+of one CPU, memory limit memory_mb, INIT at the share or boosted to one CPU (init_cpu), the extension's and the function's
 files evicted from the page cache first. The function is bench/reference/function (Go, standard library): a 50 ms
 init, then one parameter and one secret read through the extension per invoke; the first invoke is the cold
 start, the rest are hits. The candidates are extensions folders: pscache's binary or `python -m app`, and the

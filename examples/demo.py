@@ -5,7 +5,7 @@
     scripts/demo --walkthrough       # the AWS blog's walkthrough, corrected, against a throwaway MariaDB
     scripts/demo --layer DIR         # the compiled binary from an unpacked layer zip
     scripts/demo --memory 128        # in a sized environment: 128 MB's CPU share and memory limit, cold files
-                                     # (--init-cpu boost: INIT unthrottled; needs root and cgroups)
+                                     # (--init-cpu boost: INIT at one CPU; needs root and cgroups)
     scripts/demo --parameter /demo/missing   # what each invoke reads: here the error path (the demo then fails)
 
 The exit status is 0 only if every invoke succeeded and pscache exited cleanly.
@@ -82,7 +82,7 @@ def main() -> int:
                         help="run in a sized environment of this memory size (128-10240): CPU share, memory limit, "
                              "files evicted from the page cache first")
     parser.add_argument("--init-cpu", choices=INIT_CPU_MODELS, default="share",
-                        help="with --memory: INIT at the CPU share, or unthrottled (boost)")
+                        help="with --memory: INIT at the CPU share, or boosted to one CPU (boost)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="pscache-demo-"))

@@ -12,7 +12,7 @@ It reproduces what an executable at /opt/extensions/<name> lives under, followin
   failure or timeout, and shutdown with a deadline and SIGKILL;
 * sized environments (sized=True): the environment in a cgroup with Lambda's CPU share of memory_mb and memory_mb
   as its memory limit (locallambda.sized), frozen through the cgroup freezer, out of memory reported as
-  Runtime.OutOfMemory, INIT at the share or unthrottled (init_cpu), and Lambda's REPORT figures per invoke
+  Runtime.OutOfMemory, INIT at the share or boosted to one CPU (init_cpu), and Lambda's REPORT figures per invoke
   (locallambda.report). evict_paths makes a cold start start cold: those files, the extensions and the runtime
   leave the page cache before each init.
 
@@ -442,7 +442,7 @@ class LambdaEmulator:
         credentials: dict[str, str] | None = None,
         log_dir: str | os.PathLike | None = None,
         sized: bool = False,  # a cgroup per environment: CPU share and memory limit of memory_mb
-        init_cpu: str = "share",  # sized INIT: "share" (at the quota) or "boost" (unthrottled; invokes at the quota)
+        init_cpu: str = "share",  # sized INIT: "share" (at the quota) or "boost" (one CPU; invokes at the quota)
         evict_paths: list | None = None,  # None: warm files; a list: evict these + extensions + runtime before init
     ):
         if mode not in MODES:
@@ -674,7 +674,7 @@ class LambdaEmulator:
             self._log("lambda", "page-cache-evicted")
         if self.cgroups is not None:
             sb.cgroup = self.cgroups.new_environment(self.memory_mb)
-            sb.cgroup.throttle(self.init_cpu == "share")
+            sb.cgroup.init_cpu(self.init_cpu)
         t0 = clock()
         deadline = t0 + self.init_timeout_s
         self._log("lambda", "init-start")

@@ -40,6 +40,16 @@ def cpu_quota_us(memory_mb: int, cores: int | None = None) -> int:
     return max(MIN_QUOTA_US, round(share * PERIOD_US))
 
 
+def init_quota_us(memory_mb: int, model: str, cores: int | None = None) -> int:
+    """INIT's CFS quota per 100 ms period: the share (model "share"), or one CPU (model "boost": the share of
+    1,769 MB, or the function's own share where that is more). Lambda's on-demand INIT boost is reported as about one
+    vCPU whatever the memory size (docs/benchmarks.md): not the host's every core, which a second thread of the
+    extension would otherwise get here."""
+    if model not in INIT_CPU_MODELS:
+        raise ValueError(f"INIT CPU model must be one of {INIT_CPU_MODELS}, not {model!r}")
+    return cpu_quota_us(max(memory_mb, MB_PER_VCPU) if model == "boost" else memory_mb, cores)
+
+
 def _write(path: Path, value: str) -> None:
     with open(path, "w") as f:
         f.write(value)
@@ -319,8 +329,12 @@ class Environment:
         return self.leaves[name]
 
     def throttle(self, on: bool) -> None:
-        """The CPU share (on), or no quota at all (off: the INIT boost)."""
+        """The CPU share (on), or no quota at all (off: the whole host, for measurements)."""
         self.backend.set_quota(self.name, self.quota_us if on else None)
+
+    def init_cpu(self, model: str) -> None:
+        """INIT's CPU: the share, or the boost's one CPU (init_quota_us)."""
+        self.backend.set_quota(self.name, init_quota_us(self.memory_mb, model))
 
     def freeze(self) -> None:
         self.backend.freeze(self.name, True)

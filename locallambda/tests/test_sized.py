@@ -16,7 +16,7 @@ import pytest
 
 from locallambda import pagecache
 from locallambda.emulator import LambdaEmulator
-from locallambda.sized import MB_PER_VCPU, cpu_quota_us
+from locallambda.sized import MB_PER_VCPU, cpu_quota_us, init_quota_us
 from locallambda.tests.fakes import RUNTIME, fake_ext, make_ext, proc_state
 
 BURN_MS = 150  # CPU time the runtime spends: ~0.15 s unconstrained, >2 s at 128 MB's 7 % of a CPU
@@ -27,6 +27,14 @@ def test_the_cpu_share_is_lambdas_proportion_of_one_cpu():
     assert cpu_quota_us(128, cores=2) == round(128 / 1769 * 100_000)  # 7.2 % of one CPU
     assert cpu_quota_us(3538, cores=2) == 200_000  # two CPUs above 1,769 MB...
     assert cpu_quota_us(10240, cores=2) == 200_000  # ... but never more than the host has
+
+
+def test_a_boosted_init_gets_one_cpu_not_the_whole_host():
+    assert init_quota_us(128, "boost", cores=2) == 100_000  # one CPU, as Lambda's boost is reported
+    assert init_quota_us(128, "share", cores=2) == cpu_quota_us(128, cores=2)
+    assert init_quota_us(3538, "boost", cores=2) == 200_000  # above 1,769 MB the share is already more
+    with pytest.raises(ValueError, match="must be one of"):
+        init_quota_us(128, "unthrottled")
 
 
 def test_sized_memory_must_be_a_lambda_size(tmp_path):
