@@ -290,7 +290,9 @@ def record_prebuilt(py: Path, source: Path, lib: Path) -> None:
     """lib/prebuilt.marshal (app/prebuilt.py): the regular expressions and generated code start-up compiles, as
     this very Python compiles them at the binary's optimization level (-OO: no_docstrings, no_asserts), so the
     binary skips compiling them (~20 % of its start-up instructions)."""
-    env = {**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{lib}"}
+    # A fixed environment and hash seed: the table's bytes must not follow the caller's (AWS_CA_BUNDLE or a
+    # region change what start-up compiles; set iteration changes some patterns and the order of entries).
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(lib), "PYTHONHASHSEED": "0", "PYTHONPATH": f"{source}{os.pathsep}{lib}"}
     run([str(py), "-OO", "-S", "-m", "app.prebuilt", str(lib / "prebuilt.marshal")], env=env, cwd=lib)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 import marshal
 import re
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "build"))  # as tests/test_release_tools.py
+import build_layer  # noqa: E402
 import nuitka_bytecode_plugin  # noqa: E402
 
 pytestmark = pytest.mark.recipe  # left out of the binary tiers (tests/conftest.py)
@@ -55,3 +57,22 @@ def test_the_docker_build_context_holds_every_build_file_the_layer_build_reads()
     assert "build/nuitka_bytecode_plugin.py" in read and "build/stdlib-binary.txt" in read
     assert read <= copied, sorted(read - copied)
     assert copied <= admitted, sorted(copied - admitted)
+
+
+def test_the_prebuilt_table_does_not_follow_the_callers_environment(monkeypatch):
+    """lib/prebuilt.marshal, recorded by the layer build's Python: the same bytes whatever the caller's hash seed
+    and AWS variables (this suite's Python and its site-packages stand in for the toolchain's and pscache/lib)."""
+    lib = Path(sysconfig.get_paths()["purelib"])
+    table = lib / "prebuilt.marshal"
+    tables = []
+    try:
+        for caller in ({"PYTHONHASHSEED": "1"},
+                       {"PYTHONHASHSEED": "2", "AWS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
+                        "AWS_REGION": "eu-west-1", "AWS_PROFILE": "someone"}):
+            for name, value in caller.items():
+                monkeypatch.setenv(name, value)
+            build_layer.record_prebuilt(Path(sys.executable), ROOT, lib)
+            tables.append(table.read_bytes())
+    finally:
+        table.unlink(missing_ok=True)
+    assert len(tables[0]) > 10_000 and tables[0] == tables[1]
