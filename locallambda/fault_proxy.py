@@ -80,8 +80,9 @@ class RateLimit:
         self._tokens = self.burst
         self._last = clock()
 
-    def take(self) -> bool:
-        now = self._clock()
+    def take(self, now: float | None = None) -> bool:
+        """now: the time in the clock's seconds (the fleet model passes simulated time); default the clock's."""
+        now = self._clock() if now is None else now
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
         if self._tokens >= 1:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from locallambda.fault_proxy import RateLimit
+
 SSM_STANDARD_TPS = 40
 SSM_HIGHER_THROUGHPUT_TPS = 3000
 SSM_BY_PATH_HIGHER_THROUGHPUT_TPS = 100
@@ -30,22 +32,9 @@ class Latency:
         return lambda: rng.lognormvariate(mu, sigma)
 
 
-class Quota:
-    """A token bucket: `rate` tokens per second, at most `burst` held."""
-
-    def __init__(self, rate: float, burst: float | None = None):
-        self.rate = rate
-        self.burst = rate if burst is None else burst
-        self._tokens = self.burst
-        self._last = 0.0
-
-    def take(self, now: float) -> bool:
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False
+def quota(rate: float, burst: float | None = None) -> RateLimit:
+    """A token bucket on the model's clock (simulated seconds from 0, passed to take()): the fault proxy's own."""
+    return RateLimit(rate, burst, clock=lambda: 0.0)
 
 
 @dataclass
@@ -60,7 +49,7 @@ class Brownout:
 class Service:
     """One AWS service: each API draws on its quota (several APIs may share one); calls are counted per second."""
 
-    def __init__(self, name: str, quotas: dict[str, Quota], latency: Latency, metrics, rng,
+    def __init__(self, name: str, quotas: dict[str, RateLimit], latency: Latency, metrics, rng,
                  brownouts: tuple[Brownout, ...] = ()):
         self.name = name
         self.quotas = quotas
@@ -87,6 +76,6 @@ class Service:
 def ssm(metrics, rng, tps: float = SSM_STANDARD_TPS, latency: Latency = Latency(), burst: float | None = None,
         brownouts: tuple[Brownout, ...] = ()) -> Service:
     """Parameter Store with one shared quota for its three reads (standard throughput)."""
-    shared = Quota(tps, burst)
+    shared = quota(tps, burst)
     quotas = {"GetParameter": shared, "GetParameters": shared, "GetParametersByPath": shared}
     return Service("ssm", quotas, latency, metrics, rng, brownouts)
