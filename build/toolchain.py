@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import urllib.request
 import zipfile
@@ -143,34 +144,46 @@ def fetch(pin: Pin, dirs: list[Path], downloads: Path) -> Path:
                 sys.exit(f"{PINS_FILE}: {pin.name} {pin.version}: {p} has sha256 {got}, expected {pin.sha256}")
             return p
     downloads.mkdir(parents=True, exist_ok=True)
-    tmp, failures = downloads / (pin.file + ".part"), []
-    for url in pin.urls:
-        try:
-            if url.startswith("pypi:"):
-                got_dir = downloads / "pip.part"
-                shutil.rmtree(got_dir, ignore_errors=True)
-                subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                                "--platform", "manylinux_2_12_x86_64", "-d", str(got_dir), url[5:]],
-                               check=True, capture_output=True, text=True)
-                found = got_dir / pin.file
-                if not found.is_file():
-                    raise OSError(f"pip downloaded {[p.name for p in got_dir.iterdir()]}, not {pin.file}")
-                found.replace(tmp)
-                shutil.rmtree(got_dir)
-            else:
-                log(f"downloading {url}")
-                with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as out:
-                    shutil.copyfileobj(r, out)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            failures.append(f"{url}: {getattr(exc, 'stderr', None) or exc}".strip())
-            continue
-        got = sha256_of(tmp)
-        if got != pin.sha256:
-            tmp.unlink()
-            sys.exit(f"{PINS_FILE}: {pin.name} {pin.version}: {url} has sha256 {got}, expected {pin.sha256}")
-        return tmp.replace(downloads / pin.file)
+    # Names of this call's own: two builds at once (CI's background toolchains beside a test) may fetch one file.
+    fd, name = tempfile.mkstemp(prefix=pin.file + ".", suffix=".part", dir=downloads)
+    os.close(fd)
+    tmp, failures = Path(name), []
+    try:
+        for url in pin.urls:
+            try:
+                if url.startswith("pypi:"):
+                    pip_download(url[5:], pin.file, downloads).replace(tmp)
+                else:
+                    log(f"downloading {url}")
+                    with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as out:
+                        shutil.copyfileobj(r, out)
+            except (OSError, subprocess.CalledProcessError) as exc:
+                failures.append(f"{url}: {getattr(exc, 'stderr', None) or exc}".strip())
+                continue
+            got = sha256_of(tmp)
+            if got != pin.sha256:
+                sys.exit(f"{PINS_FILE}: {pin.name} {pin.version}: {url} has sha256 {got}, expected {pin.sha256}")
+            tmp.chmod(0o644)  # mkstemp's 0600 otherwise
+            return tmp.replace(downloads / pin.file)
+    finally:
+        tmp.unlink(missing_ok=True)
     sys.exit(f"{pin.name} {pin.version}: {pin.file} not found in " + ", ".join(map(str, dirs + [downloads])) +
              " and not downloadable:\n  " + "\n  ".join(failures))
+
+
+def pip_download(requirement: str, file: str, downloads: Path) -> Path:
+    """A wheel through pip download, into a folder of this call's own; returns the file, moved out of it."""
+    got_dir = Path(tempfile.mkdtemp(prefix="pip.", suffix=".part", dir=downloads))
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                        "--platform", "manylinux_2_12_x86_64", "-d", str(got_dir), requirement],
+                       check=True, capture_output=True, text=True)
+        found = got_dir / file
+        if not found.is_file():
+            raise OSError(f"pip downloaded {[p.name for p in got_dir.iterdir()]}, not {file}")
+        return found.replace(downloads / f"{file}.{got_dir.name}")
+    finally:
+        shutil.rmtree(got_dir, ignore_errors=True)
 
 
 def extract_wheel(wheel: Path, dest: Path) -> None:

@@ -3,8 +3,11 @@ build/audit.py. No compiler, no network: zig is a stand-in script that prints it
 from __future__ import annotations
 
 import hashlib
+import http.server
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -56,6 +59,49 @@ def test_a_matching_source_is_taken_from_the_first_folder_that_has_it(tmp_path):
 def test_a_missing_source_says_where_it_looked(tmp_path):
     with pytest.raises(SystemExit, match=r"(?s)zlib.tar.gz not found in .*invalid.example"):
         toolchain.fetch(pin(tmp_path / "zlib.tar.gz", b"x"), [tmp_path], tmp_path / "dl")
+
+
+def test_two_fetches_of_one_file_at_once_both_get_the_pinned_bytes(tmp_path):
+    """CI builds a toolchain beside a test that fetches the same pin: one download must not write into the other's."""
+    data = bytes(range(256)) * 4096
+    first_half_sent, release_first = threading.Event(), threading.Event()
+
+    class Source(http.server.BaseHTTPRequestHandler):
+        calls = 0
+
+        def do_GET(self):
+            Source.calls += 1
+            held = Source.calls == 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if held:  # the first download stops half-way until the second has finished
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                first_half_sent.set()
+                release_first.wait(10)
+                self.wfile.write(data[len(data) // 2:])
+            else:
+                self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Source)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/zlib.tar.gz"
+    the_pin = pin(tmp_path / "zlib.tar.gz", data, urls=(url,))
+    downloads = tmp_path / "dl"
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(toolchain.fetch, the_pin, [], downloads)
+            assert first_half_sent.wait(10)
+            assert toolchain.fetch(the_pin, [], downloads).read_bytes() == data
+            release_first.set()
+            assert first.result(timeout=20).read_bytes() == data
+    finally:
+        server.shutdown()
+    assert sorted(p.name for p in downloads.iterdir()) == ["zlib.tar.gz"]  # no part file left behind
 
 
 def test_the_cache_key_follows_the_pins(tmp_path, monkeypatch):
