@@ -58,6 +58,11 @@ class Cache:
         # Cleared under SnapStart until the first INVOKE, so nothing fetched
         # during INIT lands in the snapshot.
         self.storing = True
+        self.mirror = None  # the hit workers' view (app/mirror.py): told of every entry that leaves
+
+    def holds(self, key: Hashable, entry: Entry) -> bool:
+        """Whether key (or the key it is an alias of) stands for entry now."""
+        return self._items.get(self._aliases.get(key, key)) is entry
 
     def __len__(self) -> int:
         return len(self._items)
@@ -106,6 +111,8 @@ class Cache:
         return len(doomed)
 
     def clear(self) -> int:
+        if self.mirror is not None:
+            self.mirror.clear()
         count = len(self._items)
         self._items.clear()
         self._aliases.clear()
@@ -115,6 +122,9 @@ class Cache:
     def _remove(self, key: Hashable) -> None:
         entry = self._items.pop(key)
         self.bytes -= entry.size
+        if self.mirror is not None:
+            for gone in (key, *entry.aliases):
+                self.mirror.drop(gone)
         for alias in entry.aliases:
             if self._aliases.get(alias) == key:
                 del self._aliases[alias]

@@ -39,6 +39,10 @@ MAX_TTL_JITTER_PERCENT = 50
 # Under Managed Instances each concurrent invocation may hold a connection for its reads and one for its SDK's calls
 # through the wire front: the inbound cap defaults to this many per AWS_LAMBDA_MAX_CONCURRENCY, at least 800.
 CONNECTIONS_PER_INVOCATION = 2
+# PSCACHE_WORKERS: processes answering hits. Under Managed Instances the default is one per this many concurrent
+# invocations (Node.js's default per vCPU; one process answers ~4,000 hits/s on a core), at most one per usable core.
+INVOCATIONS_PER_WORKER = 64
+MAX_WORKERS = 64
 
 
 class ConfigError(ValueError):
@@ -80,6 +84,7 @@ class Settings:
     retry_mode = "standard"
     max_attempts = 3
     max_concurrency = 0  # AWS_LAMBDA_MAX_CONCURRENCY (Managed Instances), 0 when absent
+    workers = 1  # processes answering hits: the owner and workers - 1 hit workers (app/workers.py)
     metrics_emf = False
     metrics_every_invokes = 0
     limits = None  # Limits(); see read_limits
@@ -99,7 +104,7 @@ class Settings:
         shown = ("port", "cache_enabled", "cache_size", "max_connections", "log_level", "ssm_ttl", "secrets_ttl",
                  "ssm_timeout_ms", "secrets_timeout_ms", "extension_name", "runtime_api", "init_type", "max_ttl",
                  "cache_max_bytes", "memory_mb", "sdk_load", "stale_if_error", "refresh_ahead_percent",
-                 "ttl_jitter_percent", "retry_mode", "max_attempts", "max_concurrency", "prefetch",
+                 "ttl_jitter_percent", "retry_mode", "max_attempts", "max_concurrency", "workers", "prefetch",
                  "negative_ttl", "allowed_role_arns", "metrics_emf",
                  "metrics_every_invokes")
         return "Settings(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in shown) + ")"
@@ -315,6 +320,22 @@ def max_concurrency(environ: dict) -> int:
     return int(raw) if raw.isdigit() else 0
 
 
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_workers(init: str, concurrency: int, cores: int) -> int:
+    """One process outside Managed Instances; under it, one per INVOCATIONS_PER_WORKER concurrent invocations,
+    at most one per usable core."""
+    if init != LMI:
+        return 1
+    wanted = -(-concurrency // INVOCATIONS_PER_WORKER) if concurrency else cores
+    return max(1, min(wanted, cores, MAX_WORKERS))
+
+
 def memory_mb(environ: dict) -> int:
     """The function's memory size as Lambda sets it; 0 when absent or not a number (not ours to reject)."""
     raw = (environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or "").strip()
@@ -412,10 +433,14 @@ def _read(r: _Reader, env) -> dict:
     max_ttl = r.integer(MAX_TTL, MAX_TTL_SECONDS, MAX_TTL_SECONDS, TTL_CEILING_LIMIT, clamp=False, unit="s")
     memory = memory_mb(env)
     concurrency = max_concurrency(env)
+    ssm_ttl = r.integer("SSM_PARAMETER_STORE_TTL", 300, 0, max_ttl, clamp=True, unit="s", high_from=MAX_TTL)
+    secrets_ttl = r.integer("SECRETS_MANAGER_TTL", 300, 0, max_ttl, clamp=True, unit="s", high_from=MAX_TTL)
+    # Hit workers answer only from the cache: without one, every request would only cost them a relay.
+    caching = values["cache_enabled"] and values["cache_size"] > 0 and (ssm_ttl > 0 or secrets_ttl > 0)
     values.update(
         max_ttl=max_ttl,
-        ssm_ttl=r.integer("SSM_PARAMETER_STORE_TTL", 300, 0, max_ttl, clamp=True, unit="s", high_from=MAX_TTL),
-        secrets_ttl=r.integer("SECRETS_MANAGER_TTL", 300, 0, max_ttl, clamp=True, unit="s", high_from=MAX_TTL),
+        ssm_ttl=ssm_ttl,
+        secrets_ttl=secrets_ttl,
         ssm_timeout_ms=r.integer("SSM_PARAMETER_STORE_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms"),
         secrets_timeout_ms=r.integer("SECRETS_MANAGER_TIMEOUT_MILLIS", 0, 0, None, clamp=False, unit="ms"),
         memory_mb=memory,
@@ -437,6 +462,11 @@ def _read(r: _Reader, env) -> dict:
         metrics_emf=r.boolean("PSCACHE_METRICS_EMF", False),
         metrics_every_invokes=r.integer("PSCACHE_METRICS_EVERY_INVOKES", 0, 0, None, clamp=False),
         max_concurrency=concurrency,
+        workers=r.integer(
+            "PSCACHE_WORKERS", default_workers(init_type(env), concurrency, usable_cores()) if caching else 1, 1,
+            MAX_WORKERS,
+            clamp=False, default_text=f"1; under Managed Instances one per {INVOCATIONS_PER_WORKER} of "
+                                      "AWS_LAMBDA_MAX_CONCURRENCY, at most one per usable core (1 without a cache)"),
         limits=read_limits(r, concurrency),
     )
     # Read by extension_name() (also before load, for reporting a ConfigError), listed here with the rest.

@@ -10,14 +10,26 @@ from __future__ import annotations
 
 import _socket
 import errno
+import os
 
 LOOPBACK = (("127.0.0.1", _socket.AF_INET), ("::1", _socket.AF_INET6))
 
 
-def bind(port: int) -> list:
-    """Listen on 127.0.0.1 and, where the host has it, ::1. Never on other interfaces."""
+def bind(port: int, shared: bool = False) -> list:
+    """Listen on 127.0.0.1 and, where the host has it, ::1. Never on other interfaces. shared: let more sockets
+    listen on the same addresses (SO_REUSEPORT; see copies)."""
+    return _bind([(host, family, port) for host, family in LOOPBACK], shared)
+
+
+def copies(sockets: list) -> list:
+    """One more listening socket for each of sockets (bound with shared=True) on its address: the kernel spreads
+    new connections over all the sockets of an address, so each process of PSCACHE_WORKERS accepts its share."""
+    return _bind([(s.getsockname()[0], s.family, s.getsockname()[1]) for s in sockets], True)
+
+
+def _bind(addresses: list, shared: bool) -> list:
     sockets = []
-    for host, family in LOOPBACK:
+    for host, family, port in addresses:
         try:
             # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when their
             # proto says TCP, and without it keep-alive responses stall 40 ms on delayed ACKs.
@@ -26,6 +38,8 @@ def bind(port: int) -> list:
             continue  # no IPv6 in this kernel
         try:
             sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+            if shared:
+                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEPORT, 1)
             if family == _socket.AF_INET6:
                 sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
             sock.bind((host, port))
@@ -41,6 +55,16 @@ def bind(port: int) -> list:
             raise OSError(exc.errno, f"cannot listen on {host} port {port}: {exc.strerror}") from None
         sockets.append(sock)
     return sockets
+
+
+def internal() -> tuple[object, str]:
+    """A listening AF_UNIX socket under a random abstract name (no file), for the hit workers' relayed requests."""
+    name = "\0pscache-" + os.urandom(12).hex()
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock.bind(name)
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock, name
 
 
 def adopt(raw_sockets: list) -> list:

@@ -91,6 +91,19 @@ class Loader:
         self._clock = cache.clock  # one clock for expiry and age
         self._inflight: dict[Hashable, asyncio.Future] = {}  # key -> future of its Entry (None: not obtained)
         self._background: set[asyncio.Future] = set()
+        self.mirror = None  # with PSCACHE_WORKERS > 1: where fresh answers are published for the hit workers
+
+    def share(self, key: Hashable, result: Result, body: bytes) -> None:
+        """Publish a single read's answer to the hit workers, while it is the cache's and fresh: they answer it as
+        a hit until its expiry or, with refresh ahead, until it is due (the next read then reaches this process)."""
+        entry = result.entry
+        if self.mirror is None or result.state == "stale" or entry.error is not None:
+            return
+        if not self.cache.holds(key, entry):
+            return  # not kept (too large, SnapStart's INIT, no cache) or already replaced
+        percent = self.settings.refresh_ahead_percent
+        until = entry.fetched + entry.ttl * (100 - percent) / 100 if percent else entry.expires
+        self.mirror.publish(key, entry, body, entry.fetched, until)
 
     def caching(self, service: str) -> bool:
         return self.settings.caching(service)

@@ -64,7 +64,7 @@ def main() -> int:
     if bundle_problem and api is not None:  # under Lambda, say so at INIT rather than fail every read
         return _fail_init(api, name, settings.init_type, "Extension.CaBundleInvalid", bundle_problem)
     try:
-        sockets = bind(settings.port)
+        sockets = bind(settings.port, shared=settings.workers > 1)
     except OSError as exc:
         return _fail_init(api, name, settings.init_type, "Extension.ListenFailed", str(exc))
     if api is not None:
@@ -90,17 +90,23 @@ def main() -> int:
         cpu_rate = startup_cpu_rate()
         hold = _prefetching(settings) or sdk_before_next(settings, cpu_rate)
         log.debug(f"start-up ran at {cpu_rate:.2f} CPU: INIT {'waits' if hold else 'does not wait'} for the AWS SDK")
-        if not hold:
-            # INIT has nothing of pscache's to wait for: `next` at once, while the server and the SDK load
-            # (requests wait in the listen backlog meanwhile).
-            pump_events(api, inbox.put)
+    workers = None
+    if settings.workers > 1:  # forked before the event thread (below) or any other thread starts
+        from app import prebuilt, workers as hit_workers
+
+        prebuilt.load()
+        sockets, workers = hit_workers.start(settings, sockets)
+    if api is not None and not hold:
+        # INIT has nothing of pscache's to wait for: `next` at once, while the server and the SDK load
+        # (requests wait in the listen backlog meanwhile).
+        pump_events(api, inbox.put)
     from app import prebuilt
 
     prebuilt.load()  # the layer's compiled patterns and code, before the libraries that would compile them load
     import asyncio  # only now: everything before register is on the function's cold-start path
 
     loop = asyncio.new_event_loop()
-    code = loop.run_until_complete(_serve(settings, sockets, api, inbox, hold))
+    code = loop.run_until_complete(_serve(settings, sockets, api, inbox, hold, workers))
     sys.stdout.flush()
     # Skip interpreter teardown (task cancellation, GC of every module, executor joins): after
     # SHUTDOWN every millisecond counts against deadlineMs, and there is nothing left to save.
@@ -160,7 +166,7 @@ def sdk_before_next(settings: config.Settings, cpu_rate: float) -> bool:
 
 
 async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None, inbox: EventInbox,
-                 hold: bool) -> int:
+                 hold: bool, workers=None) -> int:
     import asyncio
     import signal
 
@@ -188,7 +194,14 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None, 
         held = HeldCredentials(upstream, settings.token)  # which tokens and signatures prove a caller local
         # POST / is the services' own protocol (app/wire.py); every other request is the 2773 API.
         front = WireFront(loader, upstream, held, create_app(settings, loader, held))
-        server = HttpServer(front, adopt(sockets), settings.limits)
+        limits = settings.limits
+        if workers is not None:  # the hit workers answer from the cache's mirror, and count their hits in it
+            from app.workers import owner_limits
+
+            cache.mirror = loader.mirror = workers.mirror
+            stats.elsewhere = workers.mirror.hits
+            limits = owner_limits(limits, settings.workers)
+        server = HttpServer(front, adopt(sockets), limits)
         await server.start()
     except Exception as exc:
         return _fail_init(
@@ -197,6 +210,8 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None, 
         )
 
     loop = asyncio.get_running_loop()
+    if workers is not None:
+        workers.watch(loop)
     events: asyncio.Queue = asyncio.Queue()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, events.put_nowait, {"eventType": "_SIGNAL", "signal": sig.name})
@@ -246,7 +261,12 @@ async def _serve(settings: config.Settings, sockets, api: ExtensionsApi | None, 
             api.report_error("exit", "Extension.ApiFailure", message)
             code, budget = 1, 0.0
             break
+    deadline = time.monotonic() + budget
+    if workers is not None:
+        workers.stop(deadline)
     await server.stop(budget)
+    if workers is not None:
+        await workers.wait(deadline)
     if settings.metrics_emf:
         _emit(stats.emf_line(function_name))
     # Upstream clients are not closed: the process exits next, and the OS closes their sockets.

@@ -61,7 +61,12 @@ def create_app(settings, loader: Loader, tokens) -> TokenGate:
         if log.enabled("debug"):
             said = {"hit": "cache hit", "miss": "fetched"}.get(result.state, result.state)
             log.debug(f"{said}: {request.cache_key[0]} {request.cache_key[1]!r}")
-        return answer([result], result.body if shape is None else shape(result.entry.item))
+        if shape is not None:
+            return answer([result], shape(result.entry.item))
+        body = result.body
+        if loader.mirror is not None and request.role is None:
+            loader.share(request.cache_key, result, body)
+        return answer([result], body)
 
     async def get_parameter(query: bytes) -> Response:
         return await single(query, parse_parameter(query))

@@ -33,6 +33,10 @@ class Stats:
         self._window: list[float] = []  # latencies since the last EMF line
         self._emitted: Counter[str] = Counter()
         self.clients: list[str] = []  # AWS clients created so far (warm start makes both right after register)
+        self.elsewhere = None  # with PSCACHE_WORKERS > 1: the hits each hit worker answered itself (a callable)
+
+    def _hits_elsewhere(self) -> list[int]:
+        return self.elsewhere() if self.elsewhere is not None else []
 
     def count(self, event: str, n: int = 1) -> None:
         self.cache[event] += n
@@ -49,17 +53,22 @@ class Stats:
             upstream.setdefault(api, {"calls": {}})["calls"][outcome] = n
         for api, samples in self.latency.items():
             upstream[api]["latencyMs"] = _percentiles(samples)
-        return {
+        workers = self._hits_elsewhere()
+        snapshot = {
             "uptimeSeconds": round(self._clock() - self.started, 3),
             "cache": {**{e: self.cache[e] for e in CACHE_EVENTS}, "entries": entries, "bytes": size},
             "upstream": upstream,
             "clients": self.clients,
         }
+        if workers:  # hits counts them all; hitWorkers says which process answered how many of them
+            snapshot["cache"]["hit"] += sum(workers)
+            snapshot["hitWorkers"] = {"owner": self.cache["hit"], "workers": workers}
+        return snapshot
 
     def emf_line(self, function_name: str, now_ms: int | None = None) -> str:
         """One EMF document with what happened since the previous one (CloudWatch sums the deltas)."""
         totals = Counter({
-            "CacheHits": self.cache["hit"],
+            "CacheHits": self.cache["hit"] + sum(self._hits_elsewhere()),
             "CacheMisses": self.cache["miss"],
             "NegativeHits": self.cache["negative"],
             "StaleServed": self.cache["stale"],

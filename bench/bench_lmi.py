@@ -1,13 +1,15 @@
 """One environment at Managed Instances scale: cache hits with 64 to 1,600 concurrent keep-alive clients.
 
     scripts/bench-lmi [--layer DIR] [--connections 64,256,800,1600] [--seconds 8] [--threads 2]
-                      [--config 'NAME:VAR=VALUE ...' ...] [--processes N] [--json FILE]
+                      [--config 'NAME:VAR=VALUE ...' ...] [--processes N] [--target PATH] [--json FILE]
 
 Under Lambda Managed Instances one environment serves up to AWS_LAMBDA_MAX_CONCURRENCY concurrent invocations
 (at most 1,600), all reading through the same pscache. Here pscache runs as a local server (one process, as in an
 environment), one parameter is cached, and wrk (Debian's) holds N keep-alive connections reading it for --seconds
 each. Per N: answers per second that were hits (2xx), the 429s the inbound cap gave, wrk's latency p50 and p99,
-and the CPU pscache used per second of the run (1.0 = one core saturated). Each --config runs in a fresh process.
+the CPU pscache used per second of the run (1.0 = one core saturated; with PSCACHE_WORKERS, all its processes), its
+memory after the step (PSS: shared pages divided among the processes that share them) and the upstream calls
+made over the whole configuration (one parameter: 1 is right). Each --config runs in a fresh pscache.
 --processes N runs N independent pscache processes on N ports, each with its own wrk and 1/N of the connections,
 at once: the ceiling a design serving hits from several processes could reach on this machine (each process here
 has its own cache, which that design would not).
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from bench.seeded_aws import PARAM, TOKEN, base_env, pscache_extensions, start_local_aws
 from locallambda.net import free_port, http_get, wait_until_serving
-from locallambda.procstat import cpu_ns
+from locallambda.procstat import cpu_ns, pss_kb, tree
 
 DEFAULT_CONFIGS = ["cap 800 (no AWS_LAMBDA_MAX_CONCURRENCY):",
                    "AWS_LAMBDA_MAX_CONCURRENCY=1600:AWS_LAMBDA_MAX_CONCURRENCY=1600"]
@@ -51,8 +53,18 @@ def parse_wrk(out: str) -> dict:
             "socket_errors": sum(int(x) for x in errors.groups()) if errors else 0}
 
 
-def run_config(ext_dir: Path, endpoint: str, settings: dict[str, str], connections: list[int], seconds: int,
-               threads: int, processes: int = 1) -> list[dict]:
+def upstream_calls(aws) -> int:
+    return sum(aws.proxy.count(api) for api in ("GetParameter", "GetParameters", "GetSecretValue"))
+
+
+def tree_cpu(procs) -> float:
+    return sum(cpu_ns(pid) or 0 for p in procs for pid in tree(p.pid)) / 1e9
+
+
+def run_config(ext_dir: Path, aws, settings: dict[str, str], connections: list[int], seconds: int,
+               threads: int, processes: int = 1, target: str = PARAM) -> list[dict]:
+    endpoint = aws.proxy.url
+    calls_before = upstream_calls(aws)
     ports = [free_port() for _ in range(processes)]
     procs = [subprocess.Popen([str(ext_dir / "pscache")], env=dict(base_env(endpoint, port), **settings),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
@@ -60,16 +72,18 @@ def run_config(ext_dir: Path, endpoint: str, settings: dict[str, str], connectio
     try:
         for port, proc in zip(ports, procs):
             wait_until_serving(port, proc)
-            assert http_get(port, PARAM, token=TOKEN).status == 200
+            assert http_get(port, target, token=TOKEN).status == 200
         for n in connections:
-            cpu_before, started = sum(cpu_ns(p.pid) or 0 for p in procs) / 1e9, time.monotonic()
+            cpu_before, started = tree_cpu(procs), time.monotonic()
             wrks = [subprocess.Popen(
                 ["wrk", f"-t{threads}", f"-c{n // processes}", f"-d{seconds}s", "--latency", "--timeout", "10s",
-                 "-H", f"X-Aws-Parameters-Secrets-Token: {TOKEN}", f"http://127.0.0.1:{port}{PARAM}"],
+                 "-H", f"X-Aws-Parameters-Secrets-Token: {TOKEN}", f"http://127.0.0.1:{port}{target}"],
                 stdout=subprocess.PIPE, text=True) for port in ports]
             parts = [parse_wrk(w.communicate(timeout=seconds + 60)[0]) for w in wrks]
-            cpu = (sum(cpu_ns(p.pid) or 0 for p in procs) / 1e9 - cpu_before) / (time.monotonic() - started)
+            cpu = (tree_cpu(procs) - cpu_before) / (time.monotonic() - started)
             row = {"connections": n, "pscache_cpu": cpu, "processes": processes,
+                   "pss_mb": sum(pss_kb(pid) for p in procs for pid in tree(p.pid)) / 1024,
+                   "upstream_calls": upstream_calls(aws) - calls_before,
                    "requests": sum(p["requests"] for p in parts), "non_2xx": sum(p["non_2xx"] for p in parts),
                    "hits_per_s": sum(p["hits_per_s"] for p in parts),
                    "socket_errors": sum(p["socket_errors"] for p in parts),
@@ -93,6 +107,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--config", action="append", help="NAME:VAR=VALUE VAR=VALUE (repeatable)")
     parser.add_argument("--processes", type=int, default=1, help="independent pscache processes (see above)")
+    parser.add_argument("--target", default=PARAM, help="the request wrk repeats (default: one cached parameter)")
     parser.add_argument("--json", help="write every figure here")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -109,8 +124,8 @@ def main() -> int:
         ext_dir = pscache_extensions(work, args.layer)
         for name, settings in configs:
             print(f"{name}:", flush=True)
-            results[name] = run_config(ext_dir, aws.proxy.url, settings, connections, args.seconds, args.threads,
-                                       args.processes)
+            results[name] = run_config(ext_dir, aws, settings, connections, args.seconds, args.threads,
+                                       args.processes, args.target)
     finally:
         aws.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -119,12 +134,14 @@ def main() -> int:
     print(f"\n{time.strftime('%Y-%m-%d %H:%M')}, {os.uname().nodename} ({os.cpu_count()} cores), "
           f"{'the compiled binary' if args.layer else 'python -m app'} x {args.processes}, wrk -t{args.threads}, "
           f"{args.seconds} s per step\n")
-    print("| configuration | connections | hits/s | 429 answers | p50 (ms) | p99 (ms) | socket errors | pscache CPU (cores) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| configuration | connections | hits/s | 429 answers | p50 (ms) | p99 (ms) | socket errors "
+          "| pscache CPU (cores) | PSS (MB) | upstream calls |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, rows in results.items():
         for r in rows:
             print(f"| {name} | {r['connections']} | {r['hits_per_s']:,.0f} | {r['non_2xx']:,} | {r['p50_ms']:.1f} | "
-                  f"{r['p99_ms']:.1f} | {r['socket_errors']} | {r['pscache_cpu']:.2f} |")
+                  f"{r['p99_ms']:.1f} | {r['socket_errors']} | {r['pscache_cpu']:.2f} | {r['pss_mb']:.1f} | "
+                  f"{r['upstream_calls']} |")
     return 0
 
 

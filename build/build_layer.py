@@ -42,7 +42,6 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # earliest DOS time: fixed so the zip is byte
 DIST_DROP = {
     "_codecs_*.so": "CJK codecs: every 'encodings' submodule is a start-up module for Nuitka; AWS sends UTF-8",
     "_multibytecodec.so": "only used by the CJK codecs",
-    "mmap.so": "multiprocessing.heap only; pscache never starts processes",
     "_posixshmem.so": "multiprocessing.shared_memory/resource_tracker only",
 }
 

@@ -44,6 +44,29 @@ def cpu_ns(pid: int) -> int | None:
     return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // CLOCK_TICKS
 
 
+def tree(pid: int) -> list[int]:
+    """pid and its descendants (pscache's hit workers, PSCACHE_WORKERS)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(p) for p in f.read().split()]
+    except OSError:
+        return [pid]
+    return [pid] + [p for kid in kids for p in tree(kid)]
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size: resident memory with each shared page divided among the processes sharing it, so
+    a process tree's sum is what it costs (forked workers share the owner's pages until they write to them)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def rss_and_fds(pid: int) -> tuple[int, int]:
     """Resident memory (bytes) and open file descriptors of a live process."""
     m = memory(pid)
