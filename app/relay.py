@@ -10,6 +10,7 @@ clients' as equals, not behind a smaller pool.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import h11
 
@@ -27,10 +28,13 @@ class OwnerGone(Exception):
 
 
 class Relay:
-    def __init__(self, address: str, limit: int):
+    def __init__(self, address: str, limit: int, idle_timeout_s: float):
         self.address = address  # the owner's internal AF_UNIX socket (abstract: no file)
         self.limit = limit  # connections to the owner at once: the worker's own inbound cap
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        # The owner closes a connection idle this long (PSCACHE_IDLE_TIMEOUT_SECONDS): one kept half as long is
+        # closed here instead of being found closed by a request.
+        self.keep_s = idle_timeout_s / 2
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []  # last one: when it idled
         self._slots: asyncio.Semaphore | None = None
 
     async def __call__(self, scope, receive, send) -> None:
@@ -60,23 +64,43 @@ class Relay:
             headers.append((b"host", b"localhost"))  # an HTTP/1.0 client may send none; h11 needs one
         headers.append((b"content-length", str(len(body)).encode()))
         request = h11.Request(method=scope["method"], target=target, headers=headers)
-        for attempt in (1, 2):
-            reused = bool(self._idle)
-            try:
-                reader, writer = self._idle.pop() if reused else await asyncio.open_unix_connection(self.address)
-            except OSError as exc:
-                raise OwnerGone(str(exc)) from None
-            try:
-                return await self._once(reader, writer, request, body)
-            except (OSError, EOFError, h11.ProtocolError) as exc:
-                writer.close()
-                # A kept-alive connection the owner closed as idle fails before any answer: send once more on a
-                # new one (every relayed request is safe to send twice: reads, invalidation, stats).
-                if not reused or attempt == 2:
-                    raise OwnerGone(f"{type(exc).__name__}: {exc}") from None
-        raise AssertionError("unreachable")
+        kept = self._kept()
+        try:
+            return await self._once(*(kept or await self._connect()), request, body)
+        except (OSError, EOFError, h11.ProtocolError) as exc:
+            if kept is None:
+                raise OwnerGone(f"{type(exc).__name__}: {exc}") from None
+        # A kept-alive connection the owner had closed fails before any answer: send once more, on a new one
+        # (every relayed request is safe to send twice: reads, invalidation, stats).
+        try:
+            return await self._once(*await self._connect(), request, body)
+        except (OSError, EOFError, h11.ProtocolError) as exc:
+            raise OwnerGone(f"{type(exc).__name__}: {exc}") from None
+
+    def _kept(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """The most recently used kept-alive connection; None, closing them all, when even it was kept too long."""
+        if self._idle and time.monotonic() - self._idle[-1][2] < self.keep_s:
+            reader, writer, _ = self._idle.pop()
+            return reader, writer
+        for _, writer, _ in self._idle:
+            writer.close()
+        self._idle.clear()
+        return None
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        try:
+            return await asyncio.open_unix_connection(self.address)
+        except OSError as exc:
+            raise OwnerGone(str(exc)) from None
 
     async def _once(self, reader, writer, request, body: bytes) -> tuple[int, list, bytes]:
+        try:
+            return await self._exchange_on(reader, writer, request, body)
+        except BaseException:
+            writer.close()
+            raise
+
+    async def _exchange_on(self, reader, writer, request, body: bytes) -> tuple[int, list, bytes]:
         conn = h11.Connection(h11.CLIENT)
         writer.write(conn.send(request) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
         status, headers, parts = 0, [], []
@@ -94,7 +118,7 @@ class Relay:
             elif isinstance(event, h11.EndOfMessage):
                 break
         if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            self._idle.append((reader, writer))
+            self._idle.append((reader, writer, time.monotonic()))
         else:
             writer.close()
         return status, headers, b"".join(parts)

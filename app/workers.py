@@ -160,7 +160,7 @@ async def _serve(process: int, settings, sockets: list, mirror, address: str, st
     from app.serving import HttpServer
 
     loop = asyncio.get_running_loop()
-    relay = Relay(address, limits.max_connections)
+    relay = Relay(address, limits.max_connections, limits.idle_timeout_s)
     server = HttpServer(HitWorker(settings.token, mirror, process, relay), listener.adopt(sockets), limits)
     await server.start()
     stopped: asyncio.Future = loop.create_future()

@@ -107,7 +107,9 @@ def test_head_that_never_ends_is_431_soon_after_the_limit(shared_ext):
             s.setblocking(True)
         answer = answer or s.recv(65536)
     assert answer.startswith(b"HTTP/1.1 431 ") and b"\r\n\r\nHeadersTooLarge: " in answer
-    assert sent < 1_000_000  # the limit is 16 KiB; socket buffers account for the rest
+    # The limit is 16 KiB. The rest is what loopback buffers (autotuned to megabytes) take in while the answer is on
+    # its way: ~1 MB per 10 ms of it, so a loaded machine (CI, beside its builds) saw 1.007 MB; unbounded is 10 MB.
+    assert sent < 5_000_000
 
 
 def test_malformed_request_is_400(shared_ext):
