@@ -14,15 +14,21 @@ NO_TOKEN = ("no token to check against: AWS_SESSION_TOKEN and AWS_CONTAINER_AUTH
             "credential chain holds no session token")
 
 
-async def check(headers: list[tuple[bytes, bytes]], tokens) -> None:
-    """Raise ApiError unless the request carries a token that tokens (HeldCredentials) accepts; ASGI header names
-    are lower-case."""
+def given_token(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The first token header's value, None without one; ApiError for a proxied request. ASGI header names are
+    lower-case."""
     given = None
     for name, value in headers:
         if name == b"x-forwarded-for":
             raise ApiError(400, "ForwardedRequest", "requests carrying X-Forwarded-For are refused")
         if name == TOKEN_HEADER and given is None:
             given = value
+    return given
+
+
+async def check(headers: list[tuple[bytes, bytes]], tokens) -> None:
+    """Raise ApiError unless the request carries a token that tokens (HeldCredentials) accepts."""
+    given = given_token(headers)
     if given is None:
         raise ApiError(403, "InvalidToken", "missing X-Aws-Parameters-Secrets-Token header")
     if not await tokens.accepts_token(given):

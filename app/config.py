@@ -120,7 +120,12 @@ class Settings:
         return self.ssm_timeout_ms if service == "ssm" else self.secrets_timeout_ms
 
     def caching(self, service: str) -> bool:
-        return self.cache_enabled and self.cache_size > 0 and self.ttl_for(service) > 0
+        return caches(self.cache_enabled, self.cache_size, self.ttl_for(service))
+
+
+def caches(enabled: bool, size: int, ttl: int) -> bool:
+    """Whether a store with this TTL is cached at all."""
+    return enabled and size > 0 and ttl > 0
 
 
 class _Reader:
@@ -327,11 +332,12 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_workers(init: str, concurrency: int, cores: int) -> int:
+def default_workers(init: str, concurrency: int, cores: int | None = None) -> int:
     """One process outside Managed Instances; under it, one per INVOCATIONS_PER_WORKER concurrent invocations,
-    at most one per usable core."""
+    at most one per usable core (cores: usable_cores())."""
     if init != LMI:
         return 1
+    cores = cores or usable_cores()
     wanted = -(-concurrency // INVOCATIONS_PER_WORKER) if concurrency else cores
     return max(1, min(wanted, cores, MAX_WORKERS))
 
@@ -436,7 +442,7 @@ def _read(r: _Reader, env) -> dict:
     ssm_ttl = r.integer("SSM_PARAMETER_STORE_TTL", 300, 0, max_ttl, clamp=True, unit="s", high_from=MAX_TTL)
     secrets_ttl = r.integer("SECRETS_MANAGER_TTL", 300, 0, max_ttl, clamp=True, unit="s", high_from=MAX_TTL)
     # Hit workers answer only from the cache: without one, every request would only cost them a relay.
-    caching = values["cache_enabled"] and values["cache_size"] > 0 and (ssm_ttl > 0 or secrets_ttl > 0)
+    caching = any(caches(values["cache_enabled"], values["cache_size"], ttl) for ttl in (ssm_ttl, secrets_ttl))
     values.update(
         max_ttl=max_ttl,
         ssm_ttl=ssm_ttl,
@@ -463,7 +469,7 @@ def _read(r: _Reader, env) -> dict:
         metrics_every_invokes=r.integer("PSCACHE_METRICS_EVERY_INVOKES", 0, 0, None, clamp=False),
         max_concurrency=concurrency,
         workers=r.integer(
-            "PSCACHE_WORKERS", default_workers(init_type(env), concurrency, usable_cores()) if caching else 1, 1,
+            "PSCACHE_WORKERS", default_workers(init_type(env), concurrency) if caching else 1, 1,
             MAX_WORKERS,
             clamp=False, default_text=f"1; under Managed Instances one per {INVOCATIONS_PER_WORKER} of "
                                       "AWS_LAMBDA_MAX_CONCURRENCY, at most one per usable core (1 without a cache)"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import time
 
-from app.auth import TOKEN_HEADER
+from app.auth import given_token
 from app.errors import ApiError
 from app.mirror import Mirror
 from app.query import json_key, parse_parameter, parse_path, parse_secret, refresh_now
@@ -51,21 +51,16 @@ class HitWorker:
     def _hit(self, scope, parse) -> tuple[bytes, int] | None:
         if self._token is None:
             return None
-        given = None
-        for name, value in scope["headers"]:
-            if name == b"x-forwarded-for":
-                return None  # refused, by the owner
-            if name == TOKEN_HEADER and given is None:
-                given = value
-        if given is None or not hmac.compare_digest(given, self._token):
-            return None  # missing, wrong, or a token only the owner's credential chain can vouch for
         query = scope["query_string"]
         try:
+            given = given_token(scope["headers"])
+            if given is None or not hmac.compare_digest(given, self._token):
+                return None  # missing, wrong, or a token only the owner's credential chain can vouch for
             request = parse(query)
             if request.role is not None or refresh_now(query) or json_key(query) is not None:
                 return None
         except ApiError:
-            return None  # the owner says what is wrong
+            return None  # the owner says what is wrong (a proxied request, a bad query)
         key = request.cache_key
         now = time.monotonic()
         found = self.mirror.lookup(key, now)

@@ -69,9 +69,10 @@ class Mirror:
         return True
 
     def drop(self, key: Hashable) -> None:
-        held = self._published.pop(key_bytes(key), None)
+        kb = key_bytes(key)
+        held = self._published.pop(kb, None)
         if held is not None:
-            slot = self._slot(key_bytes(key))
+            slot = self._slot(kb)
             if _U64.unpack_from(self._map, slot)[0] == held[1] % self._arena + 1:
                 _U64.pack_into(self._map, slot, 0)
 

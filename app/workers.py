@@ -12,6 +12,7 @@ that runs threads is unsafe): the kernel gives its share of new connections to t
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
 import os
 import signal
@@ -26,10 +27,9 @@ _DEADLINE = struct.Struct("<d")  # time.monotonic() by which a worker must have 
 
 def share(limits: config.Limits, processes: int, times: int = 1) -> config.Limits:
     """limits with times one process's share of the inbound cap."""
-    names = [k for k, v in vars(config.Limits).items() if not k.startswith("_") and not callable(v)]
-    values = {k: getattr(limits, k) for k in names}
-    values["max_connections"] = -(-limits.max_connections // processes) * times
-    return config.Limits(**values)
+    shared = copy.copy(limits)
+    shared.max_connections = -(-limits.max_connections // processes) * times
+    return shared
 
 
 def owner_limits(limits: config.Limits, processes: int) -> config.Limits:

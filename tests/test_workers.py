@@ -13,6 +13,7 @@ import pytest
 from app import config
 from app.mirror import Mirror
 from harness import TOKEN, http_get, raw_request
+from locallambda.procstat import memory, tree
 
 PARAM = "/systemsmanager/parameters/get?name=/pscache/workers/one"
 HEADERS = {"X-Aws-Parameters-Secrets-Token": TOKEN}
@@ -94,16 +95,11 @@ def test_publishing_the_same_entry_again_writes_nothing_until_its_record_is_gone
 # -- the processes -----------------------------------------------------------------
 
 def children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(p) for p in f.read().split()]
+    return tree(pid)[1:]
 
 
 def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    return memory(pid) is not None  # None once gone, or a zombie
 
 
 def stats(port: int) -> dict:
